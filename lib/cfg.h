@@ -1,0 +1,50 @@
+/* cfg.h - service configuration: conf/chat.conf (INI, read with inih), then
+ * environment variables, then defaults derived from CHAT_HOME and CHAT_PORT.
+ *
+ * Every key of chat.conf has an environment twin: key "api_threads" in
+ * section [api] is CHAT_API_THREADS; keys of [core] drop the section
+ * (CHAT_HOME, CHAT_PORT). The environment wins over the file, so chatctl and
+ * the tests can run two stacks side by side from one chat.conf.
+ */
+#ifndef CHAT_CFG_H
+#define CHAT_CFG_H
+
+#include <stdint.h>
+
+struct cfg {
+    /* [core] */
+    char *home;            /* data directory, default ./var */
+    int port;              /* nginx port, default 8080; others derive from it */
+    char *log_level;       /* debug|info|warn|error */
+    /* [db] */
+    char *db_conninfo;     /* libpq conninfo; default host=$home/run port=port+2 dbname=chat user=chat */
+    /* [redis] */
+    char *redis_host;      /* default 127.0.0.1 */
+    int redis_port;        /* default port+3 */
+    /* [auth] */
+    char *jwt_key_file;    /* default $home/secrets/jwt.key, created on first start */
+    char *jwt_issuer;      /* default "chat" */
+    char *jwt_audience;    /* default "chat-api" */
+    int access_ttl;        /* seconds, default 900 */
+    int refresh_ttl;       /* seconds, default 30 days */
+    int refresh_grace;     /* seconds a spent refresh token still answers, default 10 */
+    /* [api] */
+    char *api_socket;      /* FastCGI unix socket, default $home/run/chat-api.sock */
+    int api_threads;       /* worker threads, default 8 */
+    int body_limit;        /* bytes, default 65536 */
+    int max_group_members; /* default 10000 */
+    /* [push] */
+    char *push_addr;       /* listen address, default 127.0.0.1 */
+    int push_port;         /* default port+1 */
+    int push_max_conns;    /* default 20000 */
+    int heartbeat;         /* seconds between SSE heartbeats, default 15 */
+};
+
+/* Load the configuration. path may be NULL (then $CHAT_CONF, then no file).
+ * On a bad file or value, writes a message into err (errlen bytes) and
+ * returns CHAT_ERR_INVALID; on success returns 0. Strings in c are owned by
+ * c and freed by cfg_release. */
+int cfg_load(struct cfg *c, const char *path, char *err, int errlen);
+void cfg_release(struct cfg *c);
+
+#endif

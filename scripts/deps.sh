@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# deps.sh - install the Debian packages and npm modules the project needs,
+# only those missing. Needs root for apt-get; otherwise says what to install.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+
+PACKAGES=(
+    build-essential pkg-config make curl ca-certificates
+    postgresql postgresql-contrib redis-server nginx libnginx-mod-nchan
+    libfcgi-dev libmicrohttpd-dev libpq-dev libhiredis-dev libcjson-dev libinih-dev
+    libcurl4-openssl-dev libssl-dev libcmocka-dev libargon2-dev libwslay-dev
+    chromium nodejs npm python3 python3-websockets docker-compose wrk
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+# nodejs/npm may come from elsewhere (a newer build on PATH): accept that.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+    missing=("${missing[@]/nodejs/}")
+    missing=("${missing[@]/npm/}")
+fi
+read -r -a missing <<<"${missing[*]}"
+
+if ((${#missing[@]})); then
+    if [ "$(id -u)" != 0 ]; then
+        echo "deps: missing packages: ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}" >&2
+        exit 1
+    fi
+    echo "deps: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq || true
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Debian's nginx package starts a system nginx on port 80; we run our own.
+# Not stopping it: it is not ours to stop.
+
+if [ -f "$ROOT/tests/e2e/package.json" ] && [ ! -d "$ROOT/tests/e2e/node_modules/playwright-core" ]; then
+    echo "deps: npm ci in tests/e2e" >&2
+    (cd "$ROOT/tests/e2e" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+exit 0
