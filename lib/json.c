@@ -104,6 +104,9 @@ static bool json_scan_number(const char *s, size_t len, size_t *i)
         if (p == start)
             return false;
     }
+    /* "01" or "1.2.3" would otherwise scan as two numbers. */
+    if (p < len && (json_is_digit(s[p]) || (s[p] && strchr(".eE+-", s[p]))))
+        return false;
     *i = p;
     return true;
 }
