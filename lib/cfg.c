@@ -127,7 +127,7 @@ __attribute__((format(printf, 2, 3))) static int cfg_fail(struct cfg_ctx *x, con
     return CHAT_ERR_INVALID;
 }
 
-/* Store value for key k; where names the origin for error messages. */
+/* Store value for key k; where names it in error messages (key or variable). */
 static int cfg_set(struct cfg_ctx *x, const struct cfg_key *k, const char *value, const char *where)
 {
     size_t i = (size_t)(k - cfg_keys);
@@ -135,8 +135,8 @@ static int cfg_set(struct cfg_ctx *x, const struct cfg_key *k, const char *value
 
     if (k->type == CFG_INT) {
         if (json_parse_int(value, k->min, k->max, &v))
-            return cfg_fail(x, "%s: %s must be an integer in [%d, %d], not \"%s\"", where, k->name,
-                            k->min, k->max, value);
+            return cfg_fail(x, "%s must be an integer in [%d, %d], not \"%s\"", where, k->min,
+                            k->max, value);
         *cfg_int_field(x->c, k) = (int)v;
     } else {
         char **f = cfg_str_field(x->c, k);
@@ -152,7 +152,6 @@ static int cfg_ini_handler(void *user, const char *section, const char *name, co
 {
     struct cfg_ctx *x = user;
     const struct cfg_key *k;
-    char where[64];
 
     if (!cfg_section_known(section))
         return 1;
@@ -161,8 +160,7 @@ static int cfg_ini_handler(void *user, const char *section, const char *name, co
         cfg_fail(x, "unknown key %s in section [%s]", name, section);
         return 0;
     }
-    snprintf(where, sizeof(where), "[%s]", section);
-    return cfg_set(x, k, value, where) == 0;
+    return cfg_set(x, k, value, name) == 0;
 }
 
 static int cfg_read_file(struct cfg_ctx *x, const char *path)
@@ -216,10 +214,14 @@ static int cfg_abs_home(struct cfg_ctx *x)
     char cwd[PATH_MAX];
     struct buf b = BUF_INIT;
 
-    if (!abs && c->home[0] != '/') {
+    const char *rel = c->home;
+
+    if (!abs && rel[0] != '/') {
         if (!getcwd(cwd, sizeof(cwd)))
             return cfg_fail(x, "home: cannot get current directory: %s", strerror(errno));
-        buf_addf(&b, "%s/%s", cwd, c->home);
+        while (rel[0] == '.' && rel[1] == '/')
+            rel += 2;
+        buf_addf(&b, "%s/%s", cwd, rel);
         abs = buf_detach(&b, NULL);
     }
     if (abs) {
