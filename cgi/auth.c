@@ -1,0 +1,400 @@
+/* auth.c - API.md "Auth": register, login, refresh, logout.
+ *
+ * A login creates a session. Its refresh token is derived, not stored:
+ * "<session id>.<generation>.<base64url HMAC-SHA256(key, id|generation|salt)>".
+ * Each refresh bumps the generation (rotation, RFC 9700 section 4.14.2);
+ * presenting the previous generation within refresh_grace seconds answers
+ * the current pair again (two tabs refreshing at once), later it revokes the
+ * session (reuse detection). A database leak alone yields no usable token.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+#include "crypto.h"
+#include "handlers.h"
+#include "jwt.h"
+#include "log.h"
+#include "pwhash.h"
+#include "req.h"
+
+#define PASSWORD_MIN 8
+#define PASSWORD_MAX 1024
+#define DISPLAY_NAME_MAX 64
+#define HASHES_AT_ONCE 2   /* concurrent Argon2 hashes (DESIGN.md "Security") */
+#define HASH_WAIT_S 5
+
+static sem_t hash_slots;
+static pthread_once_t hash_slots_once = PTHREAD_ONCE_INIT;
+
+static void hash_slots_init(void) { sem_init(&hash_slots, 0, HASHES_AT_ONCE); }
+
+/* Take a password-hashing slot, or send 503 when none frees up in time. */
+static int hash_slot_or_reply(struct req *req)
+{
+    struct timespec ts;
+
+    pthread_once(&hash_slots_once, hash_slots_init);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += HASH_WAIT_S;
+    while (sem_timedwait(&hash_slots, &ts) != 0) {
+        if (errno != EINTR) {
+            req_error(req, 503, "unavailable", "too many logins at once, retry shortly");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void hash_slot_release(void) { sem_post(&hash_slots); }
+
+/* Fold username to lower case in place and check it: 3-32 of [a-z0-9_.-]. */
+static bool username_valid(char *u)
+{
+    size_t n = strlen(u);
+
+    if (n < 3 || n > 32)
+        return false;
+    for (char *c = u; *c; c++) {
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_' || *c == '.' ||
+              *c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static int username_or_reply(struct req *req, const cJSON *body, char **out)
+{
+    const char *u;
+
+    if (req_json_str_or_reply(req, body, "username", true, 1, 64, false, &u))
+        return -1;
+    *out = req_defer(req, free, strdup(u));
+    if (!username_valid(*out)) {
+        req_error(req, 400, "invalid_request", "username must be 3 to 32 of a-z 0-9 _ . -");
+        return -1;
+    }
+    return 0;
+}
+
+static void refresh_token(struct req *req, int64_t sid, int64_t gen, const char *salt_hex,
+                          struct buf *out)
+{
+    unsigned char mac[32];
+    char data[160], b64[48];
+    int n = snprintf(data, sizeof(data), "refresh|%" PRId64 "|%" PRId64 "|%s", sid, gen, salt_hex);
+
+    crypto_hmac_sha256(req->w->jwt_key, JWT_KEY_LEN, data, (size_t)n, mac);
+    crypto_b64url_encode(mac, sizeof(mac), b64);
+    buf_addf(out, "%" PRId64 ".%" PRId64 ".%s", sid, gen, b64);
+}
+
+/* Send {user, access_token, refresh_token, token_type, expires_in}. */
+static void reply_tokens(struct req *req, int status, const char *user_json, int64_t uid,
+                         int64_t tv, int64_t sid, int64_t gen, const char *salt_hex)
+{
+    const struct cfg *c = req->w->cfg;
+    struct buf out = BUF_INIT, access = BUF_INIT, refresh = BUF_INIT;
+    time_t now = time(NULL);
+    struct jwt_claims cl = {.sub = uid, .sid = sid, .tv = tv, .iat = now, .nbf = now,
+                            .exp = now + c->access_ttl};
+
+    jwt_sign(req->w->jwt_key, c->jwt_issuer, c->jwt_audience, &cl, &access);
+    refresh_token(req, sid, gen, salt_hex, &refresh);
+    buf_addf(&out,
+             "{\"user\":%s,\"access_token\":\"%s\",\"refresh_token\":\"%s\","
+             "\"token_type\":\"Bearer\",\"expires_in\":%d}",
+             user_json, access.s, refresh.s, c->access_ttl);
+    req_reply(req, status, out.s, (long)out.len);
+    buf_release(&out);
+    buf_release(&access);
+    buf_release(&refresh);
+}
+
+static const struct db_stmt st_session_insert = {
+    "session_insert",
+    "INSERT INTO sessions (user_id, salt, expires_at, user_agent, ip) "
+    "VALUES ($1, decode($2, 'hex'), now() + make_interval(secs => $3::int), left($4, 256), $5) "
+    "RETURNING id",
+    5, false};
+
+/* Open a session for uid and answer with its first token pair. */
+static void session_open(struct req *req, int status, int64_t uid, int64_t tv,
+                         const char *user_json)
+{
+    char uid_s[24], ttl[24], salt[33];
+    const char *ua = req_param(req, "HTTP_USER_AGENT");
+    const char *params[5] = {uid_s, salt, ttl, ua ? ua : "", req->remote_addr};
+    PGresult *r;
+
+    snprintf(uid_s, sizeof(uid_s), "%" PRId64, uid);
+    snprintf(ttl, sizeof(ttl), "%d", req->w->cfg->refresh_ttl);
+    if (crypto_random_hex(salt, 16)) {
+        req_internal(req, "no randomness");
+        return;
+    }
+    r = db_exec(&req->w->db, &st_session_insert, params);
+    if (!r) {
+        req_internal(req, req->w->db.errstr);
+        return;
+    }
+    req_defer(req, (void (*)(void *))PQclear, r);
+    reply_tokens(req, status, user_json, uid, tv, db_int(r, 0, 0), 0, salt);
+}
+
+static const struct db_stmt st_user_insert = {
+    "user_insert",
+    "INSERT INTO users (username, display_name, password_hash) VALUES ($1, $2, $3) "
+    "ON CONFLICT (username) DO NOTHING RETURNING id, token_version, user_json(users)",
+    3, false};
+
+void auth_register(struct req *req)
+{
+    cJSON *body;
+    char *username, hash[PWHASH_ENCODED_LEN];
+    const char *password, *display;
+    PGresult *r;
+    int rc;
+
+    if (req_json_body_or_reply(req, &body) || username_or_reply(req, body, &username) ||
+        req_json_str_or_reply(req, body, "password", true, PASSWORD_MIN, PASSWORD_MAX, true,
+                              &password) ||
+        req_json_str_or_reply(req, body, "display_name", false, 1, DISPLAY_NAME_MAX, false,
+                              &display))
+        return;
+    if (hash_slot_or_reply(req))
+        return;
+    rc = pwhash_hash(password, strlen(password), hash);
+    hash_slot_release();
+    if (rc) {
+        req_internal(req, "password hash failed");
+        return;
+    }
+    r = db_exec(&req->w->db, &st_user_insert,
+                (const char *[]){username, display ? display : username, hash});
+    if (!r) {
+        req_internal(req, req->w->db.errstr);
+        return;
+    }
+    req_defer(req, (void (*)(void *))PQclear, r);
+    if (PQntuples(r) == 0) {
+        req_error(req, 409, "username_taken", "username is taken");
+        return;
+    }
+    log_info("user %s registered as %s", PQgetvalue(r, 0, 0), username);
+    session_open(req, 201, db_int(r, 0, 0), db_int(r, 0, 1), PQgetvalue(r, 0, 2));
+}
+
+static const struct db_stmt st_user_by_name = {
+    "user_by_name",
+    "SELECT id, token_version, user_json(u), password_hash FROM users u WHERE username = $1",
+    1, true};
+
+void auth_login(struct req *req)
+{
+    cJSON *body;
+    char *username;
+    const char *password;
+    PGresult *r;
+    bool ok;
+
+    if (req_json_body_or_reply(req, &body) ||
+        req_json_str_or_reply(req, body, "username", true, 1, 64, false,
+                              (const char **)&username) ||
+        req_json_str_or_reply(req, body, "password", true, 1, PASSWORD_MAX, true, &password))
+        return;
+    username = req_defer(req, free, strdup(username));
+    username_valid(username); /* folds case; an invalid name simply finds nobody */
+    r = db_exec(&req->w->db, &st_user_by_name, (const char *[]){username});
+    if (!r) {
+        req_error(req, 503, "unavailable", "database unavailable");
+        return;
+    }
+    req_defer(req, (void (*)(void *))PQclear, r);
+    if (hash_slot_or_reply(req))
+        return;
+    /* Same work for an unknown user as for a wrong password. */
+    if (PQntuples(r) == 1) {
+        ok = pwhash_verify(PQgetvalue(r, 0, 3), password, strlen(password));
+    } else {
+        pwhash_dummy_verify(password, strlen(password));
+        ok = false;
+    }
+    hash_slot_release();
+    if (!ok) {
+        req_error(req, 401, "invalid_credentials", "wrong username or password");
+        return;
+    }
+    session_open(req, 200, db_int(r, 0, 0), db_int(r, 0, 1), PQgetvalue(r, 0, 2));
+}
+
+/* Split "<sid>.<gen>.<mac>"; returns 0 or -1. */
+static int refresh_parse(const char *tok, int64_t *sid, int64_t *gen)
+{
+    char *end;
+    long long s, g;
+
+    if (!tok || strlen(tok) > 128)
+        return -1;
+    errno = 0;
+    s = strtoll(tok, &end, 10);
+    if (errno || s <= 0 || *end != '.')
+        return -1;
+    g = strtoll(end + 1, &end, 10);
+    if (errno || g < 0 || *end != '.')
+        return -1;
+    *sid = s;
+    *gen = g;
+    return 0;
+}
+
+static const struct db_stmt st_session_get = {
+    "session_get",
+    "SELECT s.user_id, encode(s.salt, 'hex'), s.generation, "
+    "  s.revoked_at IS NULL AND s.expires_at > now(), "
+    "  coalesce(extract(epoch FROM now() - s.rotated_at), 1e9)::float8, "
+    "  u.token_version, user_json(u) "
+    "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1",
+    1, true};
+static const struct db_stmt st_session_rotate = {
+    "session_rotate",
+    "UPDATE sessions SET generation = generation + 1, rotated_at = now(), last_used_at = now() "
+    "WHERE id = $1 AND generation = $2 AND revoked_at IS NULL RETURNING generation",
+    2, false};
+static const struct db_stmt st_session_revoke = {
+    "session_revoke",
+    "UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", 1, false};
+
+/* The session a refresh token names, if the token is authentic (any
+ * generation). Sends 401 and returns NULL otherwise. */
+static PGresult *session_of_token_or_reply(struct req *req, const char *tok, int64_t *sid,
+                                           int64_t *gen)
+{
+    char sid_s[24];
+    PGresult *r;
+    struct buf want = BUF_INIT;
+    bool authentic;
+
+    if (refresh_parse(tok, sid, gen))
+        goto out_unauthorized;
+    snprintf(sid_s, sizeof(sid_s), "%" PRId64, *sid);
+    r = db_exec(&req->w->db, &st_session_get, (const char *[]){sid_s});
+    if (!r) {
+        req_error(req, 503, "unavailable", "database unavailable");
+        return NULL;
+    }
+    req_defer(req, (void (*)(void *))PQclear, r);
+    if (PQntuples(r) != 1)
+        goto out_unauthorized;
+    refresh_token(req, *sid, *gen, PQgetvalue(r, 0, 1), &want);
+    authentic = want.len == strlen(tok) && crypto_equal(want.s, tok, want.len);
+    buf_release(&want);
+    if (authentic)
+        return r;
+out_unauthorized:
+    req_error(req, 401, "unauthorized", "invalid refresh token");
+    return NULL;
+}
+
+static void session_revoke(struct req *req, int64_t sid)
+{
+    char sid_s[24];
+    PGresult *r;
+
+    snprintf(sid_s, sizeof(sid_s), "%" PRId64, sid);
+    r = db_exec(&req->w->db, &st_session_revoke, (const char *[]){sid_s});
+    if (r)
+        PQclear(r);
+}
+
+void auth_refresh(struct req *req)
+{
+    cJSON *body;
+    const char *tok;
+    int64_t sid, gen, cur;
+    PGresult *s, *r;
+    char sid_s[24], gen_s[24];
+
+    if (req_json_body_or_reply(req, &body) ||
+        req_json_str_or_reply(req, body, "refresh_token", true, 1, 256, false, &tok))
+        return;
+    s = session_of_token_or_reply(req, tok, &sid, &gen);
+    if (!s)
+        return;
+    cur = db_int(s, 0, 2);
+    if (strcmp(PQgetvalue(s, 0, 3), "t") != 0) {
+        req_error(req, 401, "unauthorized", "session revoked or expired");
+        return;
+    }
+    if (gen == cur - 1 && strtod(PQgetvalue(s, 0, 4), NULL) <= req->w->cfg->refresh_grace) {
+        reply_tokens(req, 200, PQgetvalue(s, 0, 6), db_int(s, 0, 0), db_int(s, 0, 5), sid, cur,
+                     PQgetvalue(s, 0, 1));
+        return;
+    }
+    if (gen != cur) {
+        log_warn("session %lld: spent refresh token reused; revoking the session",
+                 (long long)sid);
+        session_revoke(req, sid);
+        req_error(req, 401, "unauthorized", "refresh token already used");
+        return;
+    }
+    snprintf(sid_s, sizeof(sid_s), "%" PRId64, sid);
+    snprintf(gen_s, sizeof(gen_s), "%" PRId64, gen);
+    r = db_exec(&req->w->db, &st_session_rotate, (const char *[]){sid_s, gen_s});
+    if (!r) {
+        req_internal(req, req->w->db.errstr);
+        return;
+    }
+    req_defer(req, (void (*)(void *))PQclear, r);
+    if (PQntuples(r) != 1) {
+        /* A concurrent refresh rotated it first: the grace case, once more. */
+        req_error(req, 409, "conflict", "refresh in progress, retry");
+        return;
+    }
+    reply_tokens(req, 200, PQgetvalue(s, 0, 6), db_int(s, 0, 0), db_int(s, 0, 5), sid,
+                 db_int(r, 0, 0), PQgetvalue(s, 0, 1));
+}
+
+void auth_logout(struct req *req)
+{
+    cJSON *body;
+    const char *tok;
+    int64_t sid, gen;
+
+    if (req_json_body_or_reply(req, &body) ||
+        req_json_str_or_reply(req, body, "refresh_token", true, 1, 256, false, &tok))
+        return;
+    if (!session_of_token_or_reply(req, tok, &sid, &gen))
+        return;
+    session_revoke(req, sid);
+    req_no_content(req);
+}
+
+static const struct db_stmt st_logout_all = {
+    "logout_all",
+    "WITH s AS (UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL) "
+    "UPDATE users SET token_version = token_version + 1 WHERE id = $1",
+    1, false};
+
+void auth_logout_all(struct req *req)
+{
+    char uid[24];
+    PGresult *r;
+
+    snprintf(uid, sizeof(uid), "%" PRId64, req->user_id);
+    r = db_exec(&req->w->db, &st_logout_all, (const char *[]){uid});
+    if (!r) {
+        req_internal(req, req->w->db.errstr);
+        return;
+    }
+    PQclear(r);
+    req_no_content(req);
+}

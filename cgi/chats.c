@@ -1,0 +1,370 @@
+/* chats.c - API.md "Chats": create (direct chats unique per pair), list,
+ * read, and membership. Writes run as one SQL function each
+ * (db/migrations/0002_write_paths.sql) and publish their events after
+ * COMMIT: chat:{id} for the chat's streams, user:{id} for the users whose
+ * streams must start (or stop) following the chat. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "handlers.h"
+#include "json.h"
+#include "req.h"
+
+#define TITLE_MAX 128
+
+static const struct db_stmt st_chat_for = {
+    "chat_for", "SELECT chat_json_for(c, $2) FROM chats c WHERE c.id = $1", 2, true};
+
+/* Reply with the chat as the caller sees it; 404 when not a member. */
+static void reply_chat(struct req *req, int status, int64_t chat_id)
+{
+    PGresult *r = req_db_or_reply(req, &st_chat_for, (const char *[]){
+                                      req_id_str(req, chat_id), req_id_str(req, req->user_id)});
+
+    if (!r)
+        return;
+    if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0)) {
+        req_error(req, 404, "not_found", "no such chat");
+        return;
+    }
+    req_reply(req, status, PQgetvalue(r, 0, 0), -1);
+}
+
+/* Read member_ids as a PostgreSQL array literal "{1,2,3}" into out. */
+static int member_ids_or_reply(struct req *req, const cJSON *body, int max, struct buf *out,
+                               int *count)
+{
+    const cJSON *ids = cJSON_GetObjectItemCaseSensitive(body, "member_ids");
+    const cJSON *it;
+    int64_t id;
+
+    if (!ids)
+        ids = cJSON_GetObjectItemCaseSensitive(body, "user_ids");
+    if (!cJSON_IsArray(ids)) {
+        req_error(req, 400, "invalid_request", "member_ids must be an array of user ids");
+        return -1;
+    }
+    *count = cJSON_GetArraySize(ids);
+    if (*count > max) {
+        req_error(req, 409, "too_many_members", "a group holds at most %d members", max);
+        return -1;
+    }
+    buf_addch(out, '{');
+    cJSON_ArrayForEach(it, ids)
+    {
+        if (json_get_id(it, &id)) {
+            req_error(req, 400, "invalid_request", "member_ids must hold user ids");
+            return -1;
+        }
+        buf_addf(out, "%s%" PRId64, out->len > 1 ? "," : "", id);
+    }
+    buf_addch(out, '}');
+    return 0;
+}
+
+/* Publish a chat.created (or member.joined) event on the chat and on each
+ * member's user channel. */
+static void publish_to_members(struct req *req, int64_t chat_id, const char *event,
+                               const char *ids)
+{
+    req_publish(req, "chat:%lld", chat_id, event);
+    for (const char *p = ids; *p;) {
+        char *end;
+        long long id = strtoll(p, &end, 10);
+        if (end == p) {
+            p++;
+            continue;
+        }
+        req_publish(req, "user:%lld", id, event);
+        p = end;
+    }
+}
+
+static const struct db_stmt st_create_direct = {
+    "chat_create_direct", "SELECT status, chat_id, event FROM chat_create_direct($1, $2)", 2,
+    false};
+
+static void create_direct(struct req *req, const cJSON *body)
+{
+    const cJSON *ids = cJSON_GetObjectItemCaseSensitive(body, "member_ids");
+    const cJSON *it;
+    int64_t other = 0, id;
+    PGresult *r;
+    const char *status;
+
+    if (!cJSON_IsArray(ids) || cJSON_GetArraySize(ids) < 1 || cJSON_GetArraySize(ids) > 2) {
+        req_error(req, 400, "invalid_request", "a direct chat needs member_ids: [other user id]");
+        return;
+    }
+    cJSON_ArrayForEach(it, ids)
+    {
+        if (json_get_id(it, &id)) {
+            req_error(req, 400, "invalid_request", "member_ids must hold user ids");
+            return;
+        }
+        if (id != req->user_id)
+            other = id;
+    }
+    if (!other) {
+        req_error(req, 400, "invalid_request", "a direct chat needs another user");
+        return;
+    }
+    r = req_db_or_reply(req, &st_create_direct, (const char *[]){req_id_str(req, req->user_id),
+                                                                 req_id_str(req, other)});
+    if (!r)
+        return;
+    status = PQgetvalue(r, 0, 0);
+    if (strcmp(status, "not_found") == 0) {
+        req_error(req, 400, "invalid_request", "member_ids: no such user");
+        return;
+    }
+    if (strcmp(status, "created") == 0) {
+        char pair[64];
+        snprintf(pair, sizeof(pair), "%" PRId64 " %" PRId64, req->user_id, other);
+        publish_to_members(req, db_int(r, 0, 1), PQgetvalue(r, 0, 2), pair);
+    }
+    reply_chat(req, strcmp(status, "created") == 0 ? 201 : 200, db_int(r, 0, 1));
+}
+
+static const struct db_stmt st_create_group = {
+    "chat_create_group",
+    "SELECT g.status, g.chat_id, g.event, "
+    "  (SELECT string_agg(user_id::text, ' ') FROM chat_members WHERE chat_id = g.chat_id) "
+    "FROM chat_create_group($1, $2, $3::bigint[], $4) g",
+    4, false};
+
+static void create_group(struct req *req, const cJSON *body)
+{
+    const char *title, *status;
+    struct buf ids = BUF_INIT;
+    int count, max = req->w->cfg->max_group_members;
+    PGresult *r;
+
+    if (req_json_str_or_reply(req, body, "title", true, 1, TITLE_MAX, false, &title) ||
+        member_ids_or_reply(req, body, max, &ids, &count))
+        goto out;
+    r = req_db_or_reply(req, &st_create_group,
+                        (const char *[]){req_id_str(req, req->user_id), title, ids.s,
+                                         req_id_str(req, max)});
+    if (!r)
+        goto out;
+    status = PQgetvalue(r, 0, 0);
+    if (strcmp(status, "not_found") == 0) {
+        req_error(req, 400, "invalid_request", "member_ids: no such user");
+    } else if (strcmp(status, "too_many") == 0) {
+        req_error(req, 409, "too_many_members", "a group holds at most %d members", max);
+    } else {
+        publish_to_members(req, db_int(r, 0, 1), PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3));
+        reply_chat(req, 201, db_int(r, 0, 1));
+    }
+out:
+    buf_release(&ids);
+}
+
+void chats_create(struct req *req)
+{
+    cJSON *body;
+    const char *type;
+
+    if (req_json_body_or_reply(req, &body) ||
+        req_json_str_or_reply(req, body, "type", true, 1, 16, false, &type))
+        return;
+    if (strcmp(type, "direct") == 0)
+        create_direct(req, body);
+    else if (strcmp(type, "group") == 0)
+        create_group(req, body);
+    else
+        req_error(req, 400, "invalid_request", "type must be \"direct\" or \"group\"");
+}
+
+/* Pages of the caller's chats. Most recent activity first, cursor
+ * "<activity in microseconds>.<id>"; or ?order=id, cursor "<id>". */
+static const struct db_stmt st_list_activity = {
+    "chats_list_activity",
+    "SELECT CASE WHEN $4 THEN json_build_object('id', c.id, 'version', c.version) "
+    "            ELSE chat_json_for(c, $1) END, "
+    "  (extract(epoch FROM c.last_activity_at) * 1e6)::bigint, c.id "
+    "FROM chat_members m JOIN chats c ON c.id = m.chat_id WHERE m.user_id = $1 "
+    "  AND ($2::bigint IS NULL OR (c.last_activity_at, c.id) < "
+    "       (to_timestamp($2::bigint / 1e6), $3::bigint)) "
+    "ORDER BY c.last_activity_at DESC, c.id DESC LIMIT $5",
+    5, true};
+static const struct db_stmt st_list_id = {
+    "chats_list_id",
+    "SELECT CASE WHEN $4 THEN json_build_object('id', c.id, 'version', c.version) "
+    "            ELSE chat_json_for(c, $1) END, 0, c.id "
+    "FROM chat_members m JOIN chats c ON c.id = m.chat_id WHERE m.user_id = $1 "
+    "  AND ($2::bigint IS NULL OR c.id > $3::bigint) ORDER BY c.id LIMIT $5",
+    5, true};
+
+void chats_list(struct req *req)
+{
+    const char *order = req_query(req, "order"), *fields = req_query(req, "fields");
+    const char *cursor = req_query(req, "cursor");
+    bool by_id = order && strcmp(order, "id") == 0;
+    bool cheap = fields && strcmp(fields, "id,version") == 0;
+    long long t = 0, id = 0;
+    int64_t limit = 50;
+    char t_s[24], id_s[24];
+    PGresult *r;
+    struct buf out = BUF_INIT;
+    int n;
+
+    if (order && !by_id && strcmp(order, "activity") != 0) {
+        req_error(req, 400, "invalid_request", "order must be activity or id");
+        return;
+    }
+    if (req_query_int_or_reply(req, "limit", 1, 200, &limit, NULL))
+        return;
+    if (cursor && (by_id ? sscanf(cursor, "%lld", &id) != 1
+                         : sscanf(cursor, "%lld.%lld", &t, &id) != 2)) {
+        req_error(req, 400, "invalid_request", "bad cursor");
+        return;
+    }
+    snprintf(t_s, sizeof(t_s), "%lld", by_id ? id : t);
+    snprintf(id_s, sizeof(id_s), "%lld", id);
+    r = req_db_or_reply(req, by_id ? &st_list_id : &st_list_activity,
+                        (const char *[]){req_id_str(req, req->user_id), cursor ? t_s : NULL,
+                                         id_s, cheap ? "t" : "f", req_id_str(req, limit + 1)});
+    if (!r)
+        return;
+    n = PQntuples(r);
+    buf_adds(&out, "{\"chats\":[");
+    for (int i = 0; i < n && i < limit; i++)
+        buf_addf(&out, "%s%s", i ? "," : "", PQgetvalue(r, i, 0));
+    buf_adds(&out, "]");
+    if (n > limit && by_id)
+        buf_addf(&out, ",\"next_cursor\":\"%s\"", PQgetvalue(r, limit - 1, 2));
+    else if (n > limit)
+        buf_addf(&out, ",\"next_cursor\":\"%s.%s\"", PQgetvalue(r, limit - 1, 1),
+                 PQgetvalue(r, limit - 1, 2));
+    buf_adds(&out, "}");
+    req_reply(req, 200, out.s, (long)out.len);
+    buf_release(&out);
+}
+
+void chats_get(struct req *req) { reply_chat(req, 200, req->params[0]); }
+
+static const struct db_stmt st_members = {
+    "chat_members_list",
+    "SELECT json_build_object('user', user_json(u), 'role', m.role, "
+    "  'joined_at', api_ts(m.joined_at), 'read_seq', m.read_seq, "
+    "  'delivered_seq', m.delivered_seq), m.user_id "
+    "FROM chat_members m JOIN users u ON u.id = m.user_id "
+    "WHERE m.chat_id = $1 AND EXISTS (SELECT 1 FROM chat_members me "
+    "  WHERE me.chat_id = $1 AND me.user_id = $2) AND m.user_id > $3 "
+    "ORDER BY m.user_id LIMIT $4",
+    4, true};
+static const struct db_stmt st_is_member = {
+    "chat_is_member", "SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = $2", 2, true};
+
+void chats_members_list(struct req *req)
+{
+    int64_t limit = 50, after = 0;
+    PGresult *r, *m;
+    struct buf out = BUF_INIT;
+    const char *chat = req_id_str(req, req->params[0]), *me = req_id_str(req, req->user_id);
+    int n;
+
+    if (req_query_int_or_reply(req, "limit", 1, 200, &limit, NULL) ||
+        req_query_int_or_reply(req, "cursor", 0, INT64_MAX, &after, NULL))
+        return;
+    m = req_db_or_reply(req, &st_is_member, (const char *[]){chat, me});
+    if (!m)
+        return;
+    if (PQntuples(m) != 1) {
+        req_error(req, 404, "not_found", "no such chat");
+        return;
+    }
+    r = req_db_or_reply(req, &st_members, (const char *[]){chat, me, req_id_str(req, after),
+                                                           req_id_str(req, limit + 1)});
+    if (!r)
+        return;
+    n = PQntuples(r);
+    buf_adds(&out, "{\"members\":[");
+    for (int i = 0; i < n && i < limit; i++)
+        buf_addf(&out, "%s%s", i ? "," : "", PQgetvalue(r, i, 0));
+    buf_adds(&out, "]");
+    if (n > limit)
+        buf_addf(&out, ",\"next_cursor\":\"%s\"", PQgetvalue(r, limit - 1, 1));
+    buf_adds(&out, "}");
+    req_reply(req, 200, out.s, (long)out.len);
+    buf_release(&out);
+}
+
+/* Map the status word of a membership function to an error; 0 for "ok". */
+static int member_status_or_reply(struct req *req, const char *status)
+{
+    if (strcmp(status, "ok") == 0)
+        return 0;
+    if (strcmp(status, "forbidden") == 0)
+        req_error(req, 403, "forbidden", "only an admin of the chat may do this");
+    else if (strcmp(status, "direct") == 0)
+        req_error(req, 400, "invalid_request", "a direct chat's members cannot change");
+    else if (strcmp(status, "no_user") == 0)
+        req_error(req, 400, "invalid_request", "user_ids: no such user");
+    else if (strcmp(status, "too_many") == 0)
+        req_error(req, 409, "too_many_members", "a group holds at most %d members",
+                  req->w->cfg->max_group_members);
+    else
+        req_error(req, 404, "not_found", "no such chat or member");
+    return -1;
+}
+
+static const struct db_stmt st_add = {
+    "chat_add_members",
+    "SELECT status, events, array_to_string(user_ids, ' ') "
+    "FROM chat_add_members($1, $2, $3::bigint[], $4)",
+    4, false};
+
+void chats_members_add(struct req *req)
+{
+    cJSON *body;
+    struct buf ids = BUF_INIT;
+    int count, max = req->w->cfg->max_group_members;
+    PGresult *r;
+    char *events, *line, *save = NULL;
+    const char *users;
+
+    if (req_json_body_or_reply(req, &body) || member_ids_or_reply(req, body, max, &ids, &count))
+        goto out;
+    r = req_db_or_reply(req, &st_add,
+                        (const char *[]){req_id_str(req, req->params[0]),
+                                         req_id_str(req, req->user_id), ids.s,
+                                         req_id_str(req, max)});
+    if (!r || member_status_or_reply(req, PQgetvalue(r, 0, 0)))
+        goto out;
+    /* One member.joined per added user, in version order, one a line. */
+    events = req_defer(req, free, strdup(PQgetvalue(r, 0, 1)));
+    users = PQgetvalue(r, 0, 2);
+    for (line = strtok_r(events, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *end;
+        long long uid = strtoll(users, &end, 10);
+        users = end;
+        req_publish(req, "chat:%lld", req->params[0], line);
+        req_publish(req, "user:%lld", uid, line);
+    }
+    reply_chat(req, 200, req->params[0]);
+out:
+    buf_release(&ids);
+}
+
+static const struct db_stmt st_remove = {
+    "chat_remove_member", "SELECT status, event FROM chat_remove_member($1, $2, $3)", 3, false};
+
+void chats_members_remove(struct req *req)
+{
+    PGresult *r = req_db_or_reply(req, &st_remove,
+                                  (const char *[]){req_id_str(req, req->params[0]),
+                                                   req_id_str(req, req->user_id),
+                                                   req_id_str(req, req->params[1])});
+
+    if (!r || member_status_or_reply(req, PQgetvalue(r, 0, 0)))
+        return;
+    req_publish(req, "chat:%lld", req->params[0], PQgetvalue(r, 0, 1));
+    req_publish(req, "user:%lld", req->params[1], PQgetvalue(r, 0, 1));
+    req_no_content(req);
+}

@@ -1,0 +1,38 @@
+/* handlers.h - every chat-api endpoint; one file per REST resource. */
+#ifndef CHAT_HANDLERS_H
+#define CHAT_HANDLERS_H
+
+struct req;
+
+/* auth.c - API.md "Auth" */
+void auth_register(struct req *req);
+void auth_login(struct req *req);
+void auth_refresh(struct req *req);
+void auth_logout(struct req *req);
+void auth_logout_all(struct req *req);
+
+/* users.c - API.md "Users" */
+void users_me(struct req *req);
+void users_me_update(struct req *req);
+void users_search(struct req *req);
+void users_get(struct req *req);
+
+/* chats.c - API.md "Chats" */
+void chats_create(struct req *req);
+void chats_list(struct req *req);
+void chats_get(struct req *req);
+void chats_members_list(struct req *req);
+void chats_members_add(struct req *req);
+void chats_members_remove(struct req *req);
+
+/* messages.c - API.md "Messages" */
+void messages_create(struct req *req);
+void messages_list(struct req *req);
+
+/* stream.c - API.md "Auth" (stream tickets) */
+void stream_ticket_create(struct req *req);
+
+/* health.c - API.md "Operations" */
+void health_live(struct req *req);
+
+#endif

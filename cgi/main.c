@@ -1,0 +1,155 @@
+/* main.c - chat-api: the FastCGI accept loop.
+ *
+ * N worker threads each accept on the shared unix socket with
+ * FCGX_Accept_r and own one PGconn and one Redis context, so nothing is
+ * shared on the request path. nginx does not multiplex FastCGI, so the
+ * thread count is the concurrency (DESIGN.md "chat-api").
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcgiapp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "jwt.h"
+#include "log.h"
+#include "req.h"
+#include "router.h"
+
+static struct cfg cfg;
+static unsigned char jwt_key[JWT_KEY_LEN];
+static int listen_fd = -1;
+static volatile sig_atomic_t stopping;
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void dispatch(struct req *req)
+{
+    const struct route *route;
+    enum router_result res = router_match(req->method, req->path, &route, req->params);
+
+    if (res == ROUTER_NOT_FOUND) {
+        req_error(req, 404, "not_found", "no such endpoint");
+        return;
+    }
+    if (res == ROUTER_BAD_METHOD) {
+        req_error(req, 405, "method_not_allowed", "method not allowed on this endpoint");
+        return;
+    }
+    req->scope = route->scope;
+    if (route->auth && req_auth_or_reply(req))
+        return;
+    route->handler(req);
+    if (!req->replied)
+        req_internal(req, "handler sent no reply");
+}
+
+static void serve_one(FCGX_Request *fcgi, struct worker *w)
+{
+    struct req req;
+    double t0 = now_ms();
+
+    if (req_init(&req, fcgi, w) == 0)
+        dispatch(&req);
+    if (req.status >= 500 || t0 + 1000 < now_ms())
+        log_warn("%s %s %d %.1fms user=%lld", req.method, req.path, req.status, now_ms() - t0,
+                 (long long)req.user_id);
+    req_release(&req);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    FCGX_Request fcgi;
+
+    db_init(&w->db, cfg.db_conninfo);
+    FCGX_InitRequest(&fcgi, listen_fd, 0);
+    while (!stopping) {
+        if (FCGX_Accept_r(&fcgi) < 0)
+            break;
+        serve_one(&fcgi, w);
+        FCGX_Finish_r(&fcgi);
+    }
+    FCGX_Free(&fcgi, 1);
+    db_release(&w->db);
+    if (w->rds)
+        redisFree(w->rds);
+    return NULL;
+}
+
+static int open_socket(const char *path)
+{
+    int fd;
+
+    unlink(path);
+    fd = FCGX_OpenSocket(path, 1024);
+    if (fd < 0)
+        die("chat-api: cannot listen on %s: %s", path, strerror(errno));
+    chmod(path, 0660);
+    return fd;
+}
+
+int main(int argc, char **argv)
+{
+    char err[256];
+    sigset_t set;
+    int sig;
+    pthread_t *threads;
+    struct worker *workers;
+
+    if (cfg_load(&cfg, argc > 1 ? argv[1] : NULL, err, sizeof(err)))
+        die("chat-api: %s", err);
+    log_init("chat-api", log_level_parse(cfg.log_level));
+    if (jwt_key_load(cfg.jwt_key_file, jwt_key))
+        die("chat-api: cannot load or create the JWT key %s", cfg.jwt_key_file);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    FCGX_Init();
+    listen_fd = open_socket(cfg.api_socket);
+
+    /* Workers inherit a mask without SIGTERM/SIGINT; main waits for them. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    threads = calloc(cfg.api_threads, sizeof(*threads));
+    workers = calloc(cfg.api_threads, sizeof(*workers));
+    if (!threads || !workers)
+        die("chat-api: out of memory");
+    for (int i = 0; i < cfg.api_threads; i++) {
+        workers[i] = (struct worker){.cfg = &cfg, .jwt_key = jwt_key, .id = i};
+        if (pthread_create(&threads[i], NULL, worker_main, &workers[i]))
+            die("chat-api: cannot start worker %d", i);
+    }
+    log_info("listening on %s with %d workers", cfg.api_socket, cfg.api_threads);
+
+    sigwait(&set, &sig);
+    log_info("signal %d: finishing requests in flight", sig);
+    stopping = 1;
+    /* Wake the workers blocked in accept(); requests in flight finish. */
+    shutdown(listen_fd, SHUT_RDWR);
+    close(listen_fd);
+    for (int i = 0; i < cfg.api_threads; i++)
+        pthread_join(threads[i], NULL);
+    unlink(cfg.api_socket);
+    free(threads);
+    free(workers);
+    cfg_release(&cfg);
+    curl_global_cleanup();
+    log_info("stopped");
+    return 0;
+}

@@ -1,0 +1,137 @@
+/* messages.c - API.md "Messages": send (idempotent by client_msg_id or
+ * Idempotency-Key) and history pages by seq. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers.h"
+#include "req.h"
+
+#define CONTENT_MAX 16384
+#define CLIENT_MSG_ID_MAX 128
+
+static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/* The content trimmed of leading and trailing white space, 1 to
+ * CONTENT_MAX bytes (API.md "Messages"). */
+static int content_or_reply(struct req *req, const cJSON *body, const char **out)
+{
+    const char *s;
+    size_t len;
+    char *t;
+
+    if (req_json_str_or_reply(req, body, "content", true, 0, req->w->cfg->body_limit, true, &s))
+        return -1;
+    while (is_space(*s))
+        s++;
+    len = strlen(s);
+    while (len > 0 && is_space(s[len - 1]))
+        len--;
+    if (len == 0 || len > CONTENT_MAX) {
+        req_error(req, 400, "invalid_request", "content must be 1 to %d bytes after trimming",
+                  CONTENT_MAX);
+        return -1;
+    }
+    t = req_defer(req, free, strndup(s, len));
+    if (!t)
+        abort();
+    *out = t;
+    return 0;
+}
+
+/* client_msg_id from the body, else the Idempotency-Key header, else NULL. */
+static int client_msg_id_or_reply(struct req *req, const cJSON *body, const char **out)
+{
+    const char *h;
+
+    if (req_json_str_or_reply(req, body, "client_msg_id", false, 1, CLIENT_MSG_ID_MAX, false,
+                              out))
+        return -1;
+    if (*out)
+        return 0;
+    h = req_param(req, "HTTP_IDEMPOTENCY_KEY");
+    if (!h)
+        return 0;
+    if (!*h || strlen(h) > CLIENT_MSG_ID_MAX) {
+        req_error(req, 400, "invalid_request", "Idempotency-Key must be 1 to %d bytes",
+                  CLIENT_MSG_ID_MAX);
+        return -1;
+    }
+    *out = h;
+    return 0;
+}
+
+static const struct db_stmt st_post = {
+    "message_post", "SELECT status, message, event FROM message_post($1, $2, $3, $4, $5)", 5,
+    false};
+
+void messages_create(struct req *req)
+{
+    cJSON *body;
+    const char *content, *cmid, *status;
+    int64_t reply_to;
+    PGresult *r;
+
+    if (req_json_body_or_reply(req, &body) || content_or_reply(req, body, &content) ||
+        client_msg_id_or_reply(req, body, &cmid) ||
+        req_json_id_or_reply(req, body, "reply_to_seq", false, &reply_to))
+        return;
+    r = req_db_or_reply(req, &st_post,
+                        (const char *[]){req_id_str(req, req->params[0]),
+                                         req_id_str(req, req->user_id), content, cmid,
+                                         reply_to ? req_id_str(req, reply_to) : NULL});
+    if (!r)
+        return;
+    status = PQgetvalue(r, 0, 0);
+    if (strcmp(status, "not_found") == 0) {
+        req_error(req, 404, "not_found", "no such chat");
+    } else if (strcmp(status, "bad_reply") == 0) {
+        req_error(req, 400, "invalid_request", "reply_to_seq names no message of this chat");
+    } else if (strcmp(status, "replayed") == 0) {
+        req_header(req, "Idempotent-Replayed", "true");
+        req_reply(req, 201, PQgetvalue(r, 0, 1), -1);
+    } else {
+        /* Committed: answer 201 whatever PUBLISH does (DESIGN.md). */
+        req_publish(req, "chat:%lld", req->params[0], PQgetvalue(r, 0, 2));
+        req_reply(req, 201, PQgetvalue(r, 0, 1), -1);
+    }
+}
+
+static const struct db_stmt st_page = {
+    "messages_page", "SELECT messages_page($1, $2, $3, $4, $5, $6)", 6, true};
+
+void messages_list(struct req *req)
+{
+    static const char *anchors[] = {"before_seq", "after_seq", "around_seq"};
+    const char *vals[3] = {NULL, NULL, NULL};
+    int64_t limit = 50, v;
+    bool present;
+    int given = 0;
+    PGresult *r;
+
+    if (req_query_int_or_reply(req, "limit", 1, 200, &limit, NULL))
+        return;
+    for (int i = 0; i < 3; i++) {
+        if (req_query_int_or_reply(req, anchors[i], 0, INT64_MAX / 2, &v, &present))
+            return;
+        if (present) {
+            vals[i] = req_id_str(req, v);
+            given++;
+        }
+    }
+    if (given > 1) {
+        req_error(req, 400, "invalid_request",
+                  "give at most one of before_seq, after_seq and around_seq");
+        return;
+    }
+    r = req_db_or_reply(req, &st_page,
+                        (const char *[]){req_id_str(req, req->params[0]),
+                                         req_id_str(req, req->user_id), vals[0], vals[1],
+                                         vals[2], req_id_str(req, limit)});
+    if (!r)
+        return;
+    if (PQgetisnull(r, 0, 0)) {
+        req_error(req, 404, "not_found", "no such chat");
+        return;
+    }
+    req_reply(req, 200, PQgetvalue(r, 0, 0), -1);
+}

@@ -1,0 +1,126 @@
+/* req.h - a chat-api request: what came in, who sent it, and the reply.
+ *
+ * One struct req lives for one FastCGI request on one worker thread.
+ * Resources a handler allocates are registered with req_defer and released
+ * when the request ends, as nginx's r->pool does, so handlers almost never
+ * free. The *_or_reply helpers validate one thing and, when it is bad, send
+ * the API's JSON error (API.md "Conventions") and return non-zero, so a
+ * handler checks an input in one line:
+ *
+ *     if (req_json_str_or_reply(req, body, "content", 1, 16384, &content))
+ *         return;
+ */
+#ifndef CHAT_REQ_H
+#define CHAT_REQ_H
+
+#include <cjson/cJSON.h>
+#include <fcgiapp.h>
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "cfg.h"
+#include "db.h"
+
+/* What one worker thread owns: one PGconn, one Redis context. */
+struct worker {
+    struct db db;
+    redisContext *rds; /* NULL until first use or after an error */
+    const struct cfg *cfg;
+    const unsigned char *jwt_key; /* JWT_KEY_LEN bytes */
+    int id;
+};
+
+struct req_cleanup {
+    void (*fn)(void *);
+    void *ptr;
+};
+
+struct req {
+    FCGX_Request *fcgi;
+    struct worker *w;
+    const char *method;
+    const char *path;
+    const char *query;  /* raw, without '?'; never NULL */
+    const char *remote_addr;
+    char *body;         /* NUL-terminated; never NULL */
+    size_t body_len;
+    int64_t params[2];  /* :id path parameters, in order */
+    unsigned scope;     /* scope the route needs (enum scope in router.h) */
+    int64_t user_id;    /* set by req_auth_or_reply */
+    int64_t session_id;
+    bool replied;
+    int status;         /* status sent, for the access log */
+    struct buf headers; /* extra response header lines, each ending in \r\n */
+    struct req_cleanup *cleanups;
+    int ncleanups, cleanups_cap;
+};
+
+/* Read method, path, query and body (at most cfg->body_limit bytes, else
+ * 413 is sent) of an accepted FastCGI request. Returns 0, or -1 when a reply
+ * was already sent. */
+int req_init(struct req *req, FCGX_Request *fcgi, struct worker *w);
+/* Run the cleanups, free the request's memory. */
+void req_release(struct req *req);
+/* Register fn(ptr) to run when the request ends; returns ptr. */
+void *req_defer(struct req *req, void (*fn)(void *), void *ptr);
+
+/* The value of a FastCGI parameter (CGI/1.1 meta-variable, RFC 3875
+ * section 4.1), e.g. "HTTP_IDEMPOTENCY_KEY"; NULL when absent. */
+const char *req_param(const struct req *req, const char *name);
+/* The percent-decoded value of query parameter name, or NULL when absent.
+ * The string lives until the request ends. */
+const char *req_query(struct req *req, const char *name);
+
+/* Add a response header. Refuses (returns -1) a value holding CR, LF or
+ * any control byte, so nothing can split the response. */
+int req_header(struct req *req, const char *name, const char *value);
+/* Send status with a JSON body (len bytes of text, or strlen when len is -1). */
+void req_reply(struct req *req, int status, const char *json, long len);
+/* Send 204 No Content. */
+void req_no_content(struct req *req);
+/* Send the API's error object {"error":{"code","message"}} with status. */
+void req_error(struct req *req, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* 500 internal, logging why (never sent to the client). */
+void req_internal(struct req *req, const char *why);
+
+/* Parse the body as a JSON object (json_parse's checks). Sends 400 and
+ * returns -1 when it is not one. *out is freed when the request ends. */
+int req_json_body_or_reply(struct req *req, cJSON **out);
+/* A string field of obj, min..max bytes, no control characters unless
+ * multiline. A missing field is an error when required, else *out = NULL. */
+int req_json_str_or_reply(struct req *req, const cJSON *obj, const char *name, bool required,
+                          size_t min, size_t max, bool multiline, const char **out);
+/* An id field (integer, 1 <= id < 2^53). Missing: error when required, else *out = 0. */
+int req_json_id_or_reply(struct req *req, const cJSON *obj, const char *name, bool required,
+                         int64_t *out);
+/* A query parameter in [min, max]; *out keeps its value when absent, and
+ * *present (may be NULL) says whether it was given. */
+int req_query_int_or_reply(struct req *req, const char *name, int64_t min, int64_t max,
+                           int64_t *out, bool *present);
+
+/* Authenticate the Bearer access token (lib/jwt.h) and check that its
+ * token_version and session are still current. Sets user_id and
+ * session_id; sends 401 and returns -1 otherwise. */
+int req_auth_or_reply(struct req *req);
+
+/* Run st (lib/db.h) with params; the result is PQcleared when the request
+ * ends. On error sends 503 (database unreachable) or 500 and returns NULL. */
+PGresult *req_db_or_reply(struct req *req, const struct db_stmt *st, const char *const *params);
+/* v in decimal, as a string that lives until the request ends. */
+const char *req_id_str(struct req *req, int64_t v);
+
+/* Run a Redis command (hiredis format) on the worker's context, connecting
+ * first if needed (100 ms timeouts). The reply is freed when the request
+ * ends. Returns NULL on a connection or protocol error (logged; the context
+ * is dropped and reopened next time). */
+redisReply *req_redis(struct req *req, const char *fmt, ...);
+
+/* Publish a JSON event on channel_fmt with id ("chat:%lld", "user:%lld").
+ * Best effort: a failure is logged and the context reset; PostgreSQL is
+ * the record and streams backfill from it. */
+void req_publish(struct req *req, const char *channel_fmt, int64_t id, const char *json);
+
+#endif

@@ -1,0 +1,103 @@
+/* router.c - the route table of chat-api and the matcher. */
+#include "router.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+#include "handlers.h"
+#include "json.h"
+
+const struct route router_routes[] = {
+    {"GET", "/api/v1/healthz", health_live, SCOPE_NONE, 0},
+    {"POST", "/api/v1/auth/register", auth_register, SCOPE_NONE, 0},
+    {"POST", "/api/v1/auth/login", auth_login, SCOPE_NONE, 0},
+    {"POST", "/api/v1/auth/refresh", auth_refresh, SCOPE_NONE, 0},
+    {"POST", "/api/v1/auth/logout", auth_logout, SCOPE_NONE, 0},
+    {"POST", "/api/v1/auth/logout-all", auth_logout_all, SCOPE_NONE, 1},
+    {"GET", "/api/v1/users/me", users_me, SCOPE_NONE, 1},
+    {"PATCH", "/api/v1/users/me", users_me_update, SCOPE_NONE, 1},
+    {"GET", "/api/v1/users", users_search, SCOPE_CHATS_READ, 1},
+    {"GET", "/api/v1/users/:id", users_get, SCOPE_CHATS_READ, 1},
+    {"POST", "/api/v1/stream/tickets", stream_ticket_create, SCOPE_EVENTS_READ, 1},
+    {"POST", "/api/v1/chats", chats_create, SCOPE_CHATS_WRITE, 1},
+    {"GET", "/api/v1/chats", chats_list, SCOPE_CHATS_READ, 1},
+    {"GET", "/api/v1/chats/:id", chats_get, SCOPE_CHATS_READ, 1},
+    {"GET", "/api/v1/chats/:id/members", chats_members_list, SCOPE_CHATS_READ, 1},
+    {"POST", "/api/v1/chats/:id/members", chats_members_add, SCOPE_CHATS_WRITE, 1},
+    {"DELETE", "/api/v1/chats/:id/members/:id", chats_members_remove, SCOPE_CHATS_WRITE, 1},
+    {"POST", "/api/v1/chats/:id/messages", messages_create, SCOPE_MESSAGES_WRITE, 1},
+    {"GET", "/api/v1/chats/:id/messages", messages_list, SCOPE_MESSAGES_READ, 1},
+    {NULL, NULL, NULL, 0, 0},
+};
+
+/* Match one segment of path (up to '/' or end) against one of pattern.
+ * Returns the length consumed in path, or -1. */
+static long match_segment(const char *pat, size_t plen, const char *path, int64_t *param,
+                          bool *is_param)
+{
+    size_t len = strcspn(path, "/");
+    char digits[20];
+
+    *is_param = plen == 3 && memcmp(pat, ":id", 3) == 0;
+    if (!*is_param)
+        return len == plen && memcmp(pat, path, len) == 0 ? (long)len : -1;
+    if (len == 0 || len >= sizeof(digits) || path[0] == '0' || path[0] == '-')
+        return -1;
+    memcpy(digits, path, len);
+    digits[len] = '\0';
+    return json_parse_int(digits, 1, (INT64_C(1) << 53) - 1, param) ? -1 : (long)len;
+}
+
+static bool match_path(const char *pat, const char *path, int64_t params[ROUTER_MAX_PARAMS])
+{
+    int n = 0;
+
+    while (*pat == '/' && *path == '/') {
+        size_t plen;
+        long used;
+        bool is_param;
+        int64_t v = 0;
+
+        pat++;
+        path++;
+        plen = strcspn(pat, "/");
+        used = match_segment(pat, plen, path, &v, &is_param);
+        if (used < 0)
+            return false;
+        if (is_param) {
+            if (n == ROUTER_MAX_PARAMS)
+                return false;
+            params[n++] = v;
+        }
+        pat += plen;
+        path += used;
+    }
+    return *pat == '\0' && *path == '\0';
+}
+
+enum router_result router_match_in(const struct route *table, const char *method,
+                                   const char *path, const struct route **out,
+                                   int64_t params[ROUTER_MAX_PARAMS])
+{
+    enum router_result res = ROUTER_NOT_FOUND;
+
+    for (const struct route *r = table; r->method; r++) {
+        int64_t p[ROUTER_MAX_PARAMS] = {0, 0};
+        if (!match_path(r->pattern, path, p))
+            continue;
+        if (strcmp(r->method, method) != 0) {
+            res = ROUTER_BAD_METHOD;
+            continue;
+        }
+        memcpy(params, p, sizeof(p));
+        *out = r;
+        return ROUTER_FOUND;
+    }
+    return res;
+}
+
+enum router_result router_match(const char *method, const char *path, const struct route **out,
+                                int64_t params[ROUTER_MAX_PARAMS])
+{
+    return router_match_in(router_routes, method, path, out, params);
+}

@@ -1,0 +1,55 @@
+/* router.h - chat-api's route table: method + path pattern -> handler.
+ *
+ * Patterns are literal segments and ":id" segments, which match an id
+ * (decimal, 1 <= id < 2^53) and are handed to the handler in req->params.
+ * The table is in router.c, one line per endpoint of API.md.
+ */
+#ifndef CHAT_ROUTER_H
+#define CHAT_ROUTER_H
+
+#include <stdint.h>
+
+struct req;
+
+/* API token scopes (API.md "Auth"); a session's access token holds all. */
+enum scope {
+    SCOPE_NONE = 0,
+    SCOPE_CHATS_READ = 1 << 0,
+    SCOPE_CHATS_WRITE = 1 << 1,
+    SCOPE_MESSAGES_READ = 1 << 2,
+    SCOPE_MESSAGES_WRITE = 1 << 3,
+    SCOPE_EVENTS_READ = 1 << 4,
+    SCOPE_WEBHOOKS_WRITE = 1 << 5,
+};
+
+struct route {
+    const char *method;
+    const char *pattern;
+    void (*handler)(struct req *req);
+    unsigned scope;
+    int auth; /* 1: needs a Bearer token */
+};
+
+#define ROUTER_MAX_PARAMS 2
+
+enum router_result {
+    ROUTER_FOUND = 0,
+    ROUTER_NOT_FOUND = -1,      /* no pattern matches the path: 404 */
+    ROUTER_BAD_METHOD = -2,     /* a pattern matches, not with this method: 405 */
+};
+
+/* Match method and path (no query string) against table (ended by a route
+ * whose method is NULL). On ROUTER_FOUND, *out is the route and params
+ * holds the :id values in order. */
+enum router_result router_match_in(const struct route *table, const char *method,
+                                   const char *path, const struct route **out,
+                                   int64_t params[ROUTER_MAX_PARAMS]);
+
+/* router_match_in on chat-api's own table. */
+enum router_result router_match(const char *method, const char *path, const struct route **out,
+                                int64_t params[ROUTER_MAX_PARAMS]);
+
+/* chat-api's route table, ended by a NULL method (for tests and docs). */
+extern const struct route router_routes[];
+
+#endif

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# run.sh - every test of the project: cmocka unit tests, then a throwaway
+# stack (its own CHAT_HOME and ports) for the integration tests, the
+# browser tests and the compose file check. Exits non-zero on any failure.
+#
+#   tests/run.sh          everything
+#   tests/run.sh unit     unit tests only
+#   KEEP=1 tests/run.sh   keep the data directory and logs afterwards
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+B=${B:-build}
+export CHAT_BIN=$ROOT/$B
+failed=()
+passed=0
+
+step() { # name command...
+    local name=$1
+    shift
+    printf '\n=== %s\n' "$name"
+    if "$@"; then passed=$((passed + 1)); else failed+=("$name"); fi
+}
+
+summary() {
+    printf '\n=== summary: %d passed, %d failed\n' "$passed" "${#failed[@]}"
+    for f in "${failed[@]}"; do printf '  FAILED %s\n' "$f"; done
+    [ ${#failed[@]} -eq 0 ]
+}
+
+for t in "$B"/tests/test_*; do
+    [ -x "$t" ] && step "unit $(basename "$t")" "$t"
+done
+[ "${1:-}" = unit ] && { summary; exit; }
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+pick_ports() {
+    local p i
+    for i in $(seq 50); do
+        p=$((20000 + (RANDOM % 2000) * 10))
+        port_free "$p" && port_free $((p + 1)) && port_free $((p + 2)) && port_free $((p + 3)) &&
+            { echo "$p"; return 0; }
+    done
+    return 1
+}
+
+export CHAT_HOME
+CHAT_HOME=$(mktemp -d /tmp/chat-test.XXXXXX)
+chmod 755 "$CHAT_HOME"
+export CHAT_PORT
+CHAT_PORT=$(pick_ports) || { echo "no free ports" >&2; exit 1; }
+export CHAT_REFRESH_GRACE=${CHAT_REFRESH_GRACE:-1}
+export CHAT_URL=http://127.0.0.1:$CHAT_PORT
+
+cleanup() {
+    "$ROOT/chatctl" stop
+    if [ ${#failed[@]} -gt 0 ] || [ -n "${KEEP:-}" ]; then
+        for f in "$CHAT_HOME"/log/*.log; do
+            [ -s "$f" ] && { printf '\n--- tail of %s\n' "$f"; tail -n 25 "$f"; }
+        done
+    fi
+    if [ -n "${KEEP:-}" ]; then echo "kept $CHAT_HOME"; else rm -rf "$CHAT_HOME"; fi
+}
+trap cleanup EXIT
+
+echo "=== stack in $CHAT_HOME on port $CHAT_PORT"
+if ! "$ROOT/chatctl" start; then
+    failed+=("stack start")
+    summary
+    exit 1
+fi
+
+for t in tests/integration/test_*.py; do
+    step "integration $(basename "$t")" /usr/bin/python3 "$t"
+done
+for t in tests/e2e/*.spec.mjs; do
+    [ -f "$t" ] && step "e2e $(basename "$t")" node "$t"
+done
+step "docker-compose config" docker-compose -f docker-compose.yml config -q
+summary
