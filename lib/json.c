@@ -111,24 +111,47 @@ static bool json_scan_number(const char *s, size_t len, size_t *i)
     return true;
 }
 
+static bool json_is_hex(char c)
+{
+    return json_is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* Check the escape whose backslash is at s[p]; returns its length or 0.
+ * cJSON reads a \u with a non-hex digit as \u0000 and cuts the string
+ * there, so the four hex digits are checked here, and \u0000 refused. */
+static size_t json_scan_escape(const char *s, size_t len, size_t p)
+{
+    if (p + 1 >= len)
+        return 0;
+    if (s[p + 1] != 'u')
+        return s[p + 1] && strchr("\"\\/bfnrt", s[p + 1]) ? 2 : 0;
+    if (len - p < 6)
+        return 0;
+    for (size_t k = 2; k < 6; k++)
+        if (!json_is_hex(s[p + k]))
+            return 0;
+    return memcmp(s + p + 2, "0000", 4) ? 6 : 0;
+}
+
 /* Skip a string whose opening quote is at s[*i]. Refuses raw control bytes
- * and \u0000 (cJSON would cut the string there). Escapes are otherwise left
- * to cJSON. Returns NULL or the reason. */
+ * (RFC 8259 section 7) and malformed escapes, \u0000 included. Surrogate
+ * pairing is left to cJSON. Returns NULL or the reason. */
 static const char *json_scan_string(const char *s, size_t len, size_t *i)
 {
-    size_t p = *i + 1;
+    size_t p = *i + 1, n;
 
     while (p < len && s[p] != '"') {
         if ((unsigned char)s[p] < 0x20)
             return "control character in string";
-        if (s[p] == '\\') {
-            if (p + 1 >= len)
-                break;
-            if (s[p + 1] == 'u' && len - p >= 6 && !memcmp(s + p + 2, "0000", 4))
-                return "\\u0000 is not allowed";
+        if (s[p] != '\\') {
             p++;
+            continue;
         }
-        p++;
+        n = json_scan_escape(s, len, p);
+        if (!n)
+            return p + 6 <= len && !memcmp(s + p, "\\u0000", 6) ? "\\u0000 is not allowed"
+                                                                : "malformed escape in string";
+        p += n;
     }
     if (p >= len)
         return "unterminated string";

@@ -117,6 +117,20 @@ static void test_nul_escape_refused(void **state)
     accepted("\"\\u0001\"");
 }
 
+static void test_bad_escapes_refused(void **state)
+{
+    /* cJSON 1.7.15 reads a \u with a non-hex digit as U+0000 and cuts the
+     * string there; such bodies must never reach it. */
+    refused("\"x\\u0e9y\"", 10);
+    refused("\"\\u00\"", 7);
+    refused("\"\\u12\"}", 8);
+    refused("\"\\q\"", 4);
+    refused("\"\\ud800\"", 8);
+    refused("\"\\udc00\"", 8);
+    refused("\"\\ud83d\\u0041\"", 14);
+    accepted("\"\\ud83d\\ude00 \\u00E9 \\/ \\b\\f\\n\\r\\t\\\"\\\\\"");
+}
+
 static void test_raw_nul_and_control_refused(void **state)
 {
     refused("\"a\0b\"", 5);
@@ -257,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_utf8_valid_sequences),
         cmocka_unit_test(test_utf8_invalid_sequences),
         cmocka_unit_test(test_nul_escape_refused),
+        cmocka_unit_test(test_bad_escapes_refused),
         cmocka_unit_test(test_raw_nul_and_control_refused),
         cmocka_unit_test(test_trailing_garbage_refused),
         cmocka_unit_test(test_body_without_nul_terminator),
