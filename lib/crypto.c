@@ -40,7 +40,7 @@ int crypto_random_hex(char *out, size_t n)
     int rc;
 
     if (!raw)
-        return CHAT_ERR_NOMEM;
+        abort(); /* as buf does on allocation failure */
     rc = crypto_random(raw, n);
     if (!rc)
         crypto_hex(raw, n, out);
