@@ -1,0 +1,1327 @@
+// The chat web client: plain ES modules, no build step.
+//
+// State lives in plain Maps; the DOM is re-rendered from it (coalesced once
+// per tick). User data only ever reaches the DOM through textContent.
+//
+// Live updates follow API.md's client rules: each durable event is applied
+// only when its version is exactly one more than the chat's version we hold;
+// older versions are duplicates and ignored; a jump is filled from
+// GET /chats/{id}/changes (or, failing that, by reloading the chat and its
+// newest page). Messages are keyed by (chat_id, seq); an optimistic message
+// is matched to the server's by client_msg_id, so nothing shows twice.
+
+import * as api from './api.js';
+import { ApiError } from './api.js';
+import { EventStream } from './stream.js';
+
+const $ = (id) => document.getElementById(id);
+const PAGE = 50;
+const MAX_CONTENT_BYTES = 16384;
+const USERNAME_RE = /^[a-z0-9_.-]{3,32}$/;
+
+// ---------------------------------------------------------------------------
+// State
+
+const state = {
+  me: null,
+  chats: new Map(),     // chat id -> chat (with our per-caller fields)
+  users: new Map(),     // user id -> user
+  userFetches: new Map(), // user id -> Promise
+  stores: new Map(),    // chat id -> message store (see newStore)
+  queues: new Map(),    // chat id -> Promise: events of a chat apply in order
+  members: new Map(),   // chat id -> Map(user id -> {read_seq, delivered_seq})
+  typing: new Map(),    // chat id -> Map(user id -> expiry ms)
+  openChatId: null,
+  conn: 'stopped',
+  stream: null,
+  epoch: 0,             // bumped on logout so late answers are dropped
+};
+
+function newStore() {
+  return {
+    bySeq: new Map(),     // seq -> message from the server
+    pending: new Map(),   // client_msg_id -> optimistic message
+    hasMoreBefore: false,
+    loaded: false,
+    loading: null,
+    loadingOlder: false,
+  };
+}
+
+function resetState() {
+  state.epoch++;
+  state.me = null;
+  state.chats.clear();
+  state.users.clear();
+  state.userFetches.clear();
+  state.stores.clear();
+  state.queues.clear();
+  state.members.clear();
+  state.typing.clear();
+  state.openChatId = null;
+}
+
+// ---------------------------------------------------------------------------
+// Small helpers
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') el.className = v;
+    else if (k === 'text') el.textContent = v;
+    else if (k === 'dataset') Object.assign(el.dataset, v);
+    else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+function uuid() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  // Insecure contexts (plain http on a non-loopback host) lack randomUUID.
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const x = [...b].map((n) => n.toString(16).padStart(2, '0')).join('');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}
+
+const utf8Len = (s) => new TextEncoder().encode(s).length;
+const ts = (s) => (s ? Date.parse(s) || 0 : 0);
+
+const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+const dayFmt = new Intl.DateTimeFormat(undefined, { weekday: 'long', month: 'long', day: 'numeric' });
+const shortDayFmt = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric' });
+
+function sameDay(a, b) {
+  return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
+}
+
+function listTime(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  return sameDay(d, new Date()) ? timeFmt.format(d) : shortDayFmt.format(d);
+}
+
+function dayLabel(d) {
+  const today = new Date();
+  const y = new Date(today); y.setDate(today.getDate() - 1);
+  if (sameDay(d, today)) return 'Today';
+  if (sameDay(d, y)) return 'Yesterday';
+  return dayFmt.format(d);
+}
+
+let toastTimer = null;
+function toast(message) {
+  $('toast-text').textContent = message;
+  $('toast').hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { $('toast').hidden = true; }, 6000);
+}
+
+function errMsg(e) {
+  if (e instanceof ApiError) return e.message;
+  console.error(e);
+  return 'Something went wrong.';
+}
+
+// Run fn only if we are still in the same login session when it resolves.
+function guard(fn) {
+  const epoch = state.epoch;
+  return (...args) => (epoch === state.epoch ? fn(...args) : undefined);
+}
+
+// ---------------------------------------------------------------------------
+// Rendering (coalesced)
+
+const dirty = new Set();
+let renderQueued = false;
+function invalidate(...parts) {
+  for (const p of parts) dirty.add(p);
+  if (renderQueued) return;
+  renderQueued = true;
+  Promise.resolve().then(() => {
+    renderQueued = false;
+    const parts2 = new Set(dirty);
+    dirty.clear();
+    if (!state.me) return;
+    if (parts2.has('list')) renderChatList();
+    if (parts2.has('header')) renderChatHeader();
+    if (parts2.has('messages')) renderMessages();
+    if (parts2.has('typing')) renderTyping();
+    renderTitle();
+  });
+}
+
+function userLabel(id) {
+  if (state.me && id === state.me.id) return state.me.username;
+  const u = state.users.get(id);
+  if (u) return u.username;
+  fetchUser(id);
+  return '…';
+}
+
+function otherMemberId(chat) {
+  const ids = chat.member_ids || [];
+  return ids.find((id) => id !== state.me.id) ?? null;
+}
+
+function chatTitle(chat) {
+  if (chat.type === 'group') return chat.title || 'Untitled group';
+  if (chat.title) return chat.title;
+  const other = otherMemberId(chat);
+  if (other === null) return chat.member_ids ? `${state.me.username} (you)` : 'Direct chat';
+  return userLabel(other);
+}
+
+function previewText(chat) {
+  const m = chat.last_message;
+  if (!m) return chat.type === 'group' ? 'Group created' : 'No messages yet';
+  if (m.deleted) return 'Message deleted';
+  const who = m.sender_id === state.me.id ? 'You: '
+    : chat.type === 'group' ? `${userLabel(m.sender_id)}: ` : '';
+  return who + (m.content || '').replace(/\s+/g, ' ').slice(0, 120);
+}
+
+function sortedChats() {
+  return [...state.chats.values()].sort((a, b) =>
+    (ts(b.last_activity_at || b.created_at) - ts(a.last_activity_at || a.created_at)) || (b.id - a.id));
+}
+
+function renderChatList() {
+  const ul = $('chat-list');
+  const focusedId = document.activeElement && document.activeElement.closest
+    && document.activeElement.closest('#chat-list [data-chat-id]')
+    ? document.activeElement.closest('[data-chat-id]').dataset.chatId : null;
+  const items = [];
+  for (const chat of sortedChats()) {
+    const unread = chat.id === state.openChatId ? 0 : Math.min(chat.unread_count || 0, 1000);
+    const title = chatTitle(chat);
+    const typingNow = typingNames(chat.id);
+    const btn = h('button', {
+      type: 'button',
+      class: 'chat-item',
+      'aria-current': chat.id === state.openChatId ? 'true' : null,
+      'aria-label': `${title}${unread ? `, ${unread} unread` : ''}`,
+      onclick: () => navigateToChat(chat.id),
+    },
+    h('span', { class: `avatar ${chat.type}`, 'aria-hidden': 'true', text: initials(title) }),
+    h('span', { class: 'chat-main' },
+      h('span', { class: 'chat-line' },
+        h('span', { class: 'chat-name', 'data-testid': 'chat-title', text: title }),
+        h('time', { class: 'chat-time', datetime: chat.last_activity_at, text: listTime(chat.last_activity_at || chat.created_at) })),
+      h('span', { class: 'chat-line' },
+        h('span', { class: `chat-preview${typingNow ? ' is-typing' : ''}`, 'data-testid': 'chat-preview', text: typingNow ? `${typingNow} typing…` : previewText(chat) }),
+        unread ? h('span', { class: 'badge', 'data-testid': 'unread-badge', text: unread >= 1000 ? '999+' : String(unread) }) : null)));
+    items.push(h('li', { dataset: { chatId: String(chat.id), testid: 'chat-item' } }, btn));
+  }
+  ul.replaceChildren(...items);
+  $('chat-list-empty').hidden = items.length > 0;
+  if (focusedId) {
+    const b = ul.querySelector(`[data-chat-id="${CSS.escape(focusedId)}"] button`);
+    if (b) b.focus();
+  }
+}
+
+function initials(title) {
+  const t = (title || '?').replace(/[^\p{L}\p{N}]+/gu, ' ').trim();
+  if (!t) return '#';
+  const parts = t.split(' ');
+  return (parts.length > 1 ? parts[0][0] + parts[1][0] : t.slice(0, 2)).toUpperCase();
+}
+
+function renderTitle() {
+  let total = 0;
+  for (const c of state.chats.values()) if (c.id !== state.openChatId) total += c.unread_count || 0;
+  document.title = total ? `(${total}) Chat` : 'Chat';
+}
+
+function renderChatHeader() {
+  const chat = state.chats.get(state.openChatId);
+  if (!chat) return;
+  $('chat-title').textContent = chatTitle(chat);
+  let sub = '';
+  if (chat.type === 'group') {
+    const n = chat.members_count;
+    sub = n ? `${n} member${n === 1 ? '' : 's'}` : 'Group';
+  } else {
+    const other = otherMemberId(chat);
+    const u = other !== null ? state.users.get(other) : null;
+    const parts = [];
+    if (u && u.display_name && u.display_name !== u.username) parts.push(u.display_name);
+    if (u && u.presence) {
+      if (u.presence.status === 'online') parts.push('online');
+      else if (u.presence.last_seen_at) parts.push(`last seen ${listTime(u.presence.last_seen_at)}`);
+    }
+    sub = parts.join(' · ') || 'Direct chat';
+  }
+  $('chat-subtitle').textContent = sub;
+}
+
+function messageStatus(chatId, m) {
+  if (m._status) return m._status; // pending / failed (optimistic)
+  if (m.sender_id !== state.me.id) return null;
+  const mem = state.members.get(chatId);
+  let read = false; let delivered = false;
+  if (mem) {
+    for (const [uid, mk] of mem) {
+      if (uid === state.me.id) continue;
+      if ((mk.read_seq || 0) >= m.seq) read = true;
+      if ((mk.delivered_seq || 0) >= m.seq || (mk.read_seq || 0) >= m.seq) delivered = true;
+    }
+  }
+  // Posting moves the poster's markers: a later message from someone else
+  // means they have read this one.
+  if (!read) {
+    const last = lastSeqByOthers(chatId);
+    if (last >= m.seq) read = true;
+  }
+  if (read) return 'read';
+  if (delivered) return 'delivered';
+  return 'sent';
+}
+
+function lastSeqByOthers(chatId) {
+  const store = state.stores.get(chatId);
+  let last = 0;
+  if (store) for (const m of store.bySeq.values()) if (m.sender_id !== state.me.id && m.seq > last) last = m.seq;
+  return last;
+}
+
+const STATUS_TEXT = {
+  pending: 'Sending…', sent: 'Sent', delivered: 'Delivered', read: 'Read', failed: 'Not sent',
+};
+
+function renderMessages() {
+  const cid = state.openChatId;
+  const store = state.stores.get(cid);
+  const chat = state.chats.get(cid);
+  const list = $('message-list');
+  const scroller = $('messages-scroll');
+  if (!store || !chat) { list.replaceChildren(); return; }
+
+  const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 60;
+  const prevHeight = scroller.scrollHeight;
+  const prevTop = scroller.scrollTop;
+
+  const msgs = [...store.bySeq.values()].sort((a, b) => a.seq - b.seq);
+  const pend = [...store.pending.values()].sort((a, b) => a._localOrder - b._localOrder);
+  const all = msgs.concat(pend);
+  const items = [];
+  let prevDay = null;
+  let prevSender = null;
+  let prevTime = 0;
+  for (const m of all) {
+    const d = new Date(m.created_at || Date.now());
+    if (!prevDay || !sameDay(prevDay, d)) {
+      items.push(h('li', { class: 'day', 'aria-hidden': 'true' }, h('span', { text: dayLabel(d) })));
+      prevSender = null;
+    }
+    prevDay = d;
+    const mine = m.sender_id === state.me.id;
+    const status = messageStatus(cid, m);
+    const grouped = prevSender === m.sender_id && d.getTime() - prevTime < 5 * 60_000;
+    prevSender = m.sender_id;
+    prevTime = d.getTime();
+    const showName = chat.type === 'group' && !mine && !grouped;
+    const body = m.deleted
+      ? h('p', { class: 'text deleted', text: 'Message deleted' })
+      : h('p', { class: 'text', text: m.content });
+    const meta = h('span', { class: 'meta' },
+      h('time', { datetime: m.created_at, text: timeFmt.format(d) }),
+      m.edited_at && !m.deleted ? ' · edited' : null,
+      mine && status ? h('span', { class: `status ${status}`, 'data-testid': 'message-status', text: ` · ${STATUS_TEXT[status] || status}` }) : null);
+    const li = h('li', {
+      class: `msg ${mine ? 'mine' : 'theirs'}${grouped ? ' grouped' : ''}${status ? ` st-${status}` : ''}`,
+      dataset: {
+        testid: 'message',
+        seq: m.seq !== undefined ? String(m.seq) : null,
+        clientMsgId: m.client_msg_id || null,
+        status: status || 'received',
+        sender: String(m.sender_id),
+      },
+    },
+    h('div', { class: 'bubble' },
+      showName ? h('span', { class: 'sender', text: userLabel(m.sender_id) }) : null,
+      h('span', { class: 'visually-hidden', text: mine ? 'You: ' : chat.type === 'group' ? '' : `${userLabel(m.sender_id)}: ` }),
+      body,
+      meta,
+      status === 'failed'
+        ? h('span', { class: 'failed-row' },
+          h('span', { text: m._error || 'Not sent.' }),
+          h('button', { type: 'button', class: 'link', 'data-testid': 'retry-send', onclick: () => retrySend(cid, m.client_msg_id) }, 'Retry'),
+          h('button', { type: 'button', class: 'link', onclick: () => discardPending(cid, m.client_msg_id) }, 'Discard'))
+        : null));
+    // dataset skips nulls poorly: drop empty attributes
+    for (const k of Object.keys(li.dataset)) if (li.dataset[k] === 'null') delete li.dataset[k];
+    items.push(li);
+  }
+  list.replaceChildren(...items);
+  $('messages-empty').hidden = !(store.loaded && all.length === 0);
+  const older = $('load-older-btn');
+  older.hidden = !store.hasMoreBefore;
+  older.disabled = store.loadingOlder;
+  older.textContent = store.loadingOlder ? 'Loading…' : 'Load older messages';
+
+  if (store._keepScrollFromTop) {
+    // After "load older": keep the same messages in view.
+    scroller.scrollTop = prevTop + (scroller.scrollHeight - prevHeight);
+    store._keepScrollFromTop = false;
+  } else if (atBottom || store._scrollToBottom) {
+    scroller.scrollTop = scroller.scrollHeight;
+    store._scrollToBottom = false;
+  }
+}
+
+function typingNames(chatId) {
+  const t = state.typing.get(chatId);
+  if (!t) return '';
+  const now = Date.now();
+  const names = [];
+  for (const [uid, exp] of t) {
+    if (exp > now && uid !== state.me.id) names.push(userLabel(uid));
+  }
+  if (!names.length) return '';
+  return names.length === 1 ? `${names[0]} is` : `${names.slice(0, 3).join(', ')} are`;
+}
+
+function renderTyping() {
+  const who = state.openChatId ? typingNames(state.openChatId) : '';
+  $('typing').textContent = who ? `${who} typing…` : '';
+}
+
+function setConn(s) {
+  state.conn = s;
+  const el = $('conn-state');
+  el.dataset.state = s;
+  $('conn-text').textContent = {
+    connecting: 'Connecting…', connected: 'Connected', reconnecting: 'Reconnecting…', stopped: 'Offline',
+  }[s] || s;
+}
+
+// ---------------------------------------------------------------------------
+// Users
+
+function fetchUser(id) {
+  if (id === null || id === undefined) return Promise.resolve(null);
+  if (state.users.has(id)) return Promise.resolve(state.users.get(id));
+  if (state.userFetches.has(id)) return state.userFetches.get(id);
+  const p = api.get(`/users/${id}`).then(guard((u) => {
+    if (u) rememberUser(u);
+    return u;
+  })).catch((e) => {
+    console.warn('user lookup failed', id, e.message);
+    return null;
+  }).finally(() => {
+    setTimeout(() => state.userFetches.delete(id), 30_000); // do not hammer on failure
+  });
+  state.userFetches.set(id, p);
+  return p;
+}
+
+function rememberUser(u) {
+  if (!u || u.id === undefined) return;
+  const old = state.users.get(u.id);
+  state.users.set(u.id, old ? { ...old, ...u } : u);
+  invalidate('list', 'header', 'messages', 'typing');
+}
+
+async function findUserByName(name) {
+  const q = name.trim().toLowerCase();
+  const r = await api.get(`/users${api.qs({ q, limit: 20 })}`);
+  const users = (r && r.users) || [];
+  users.forEach(rememberUser);
+  return users.find((u) => (u.username || '').toLowerCase() === q) || null;
+}
+
+// ---------------------------------------------------------------------------
+// Chats
+
+const PER_CALLER = ['unread_count', 'read_seq', 'delivered_seq', 'role'];
+
+// Merge a chat object into our state. Versions never go backwards: a chat
+// object at the version we hold refreshes only our per-caller fields (the
+// server's unread count is authoritative), and an older one only the role.
+// A newer one while we hold its history reloads the newest page, since the
+// messages in between never reached us as events.
+function mergeChat(c) {
+  const old = state.chats.get(c.id);
+  if (!old) {
+    const chat = { unread_count: 0, ...c, version: c.version || 0, _known: Date.now() };
+    state.chats.set(c.id, chat);
+    invalidate('list', 'header');
+    return chat;
+  }
+  const nv = c.version || 0;
+  const ov = old.version || 0;
+  if (nv > ov) {
+    const { version, ...rest } = c;
+    Object.assign(old, rest);
+    old.version = nv;
+    if (state.stores.has(c.id)) enqueue(c.id, () => loadNewest(c.id));
+  } else if (nv === ov) {
+    for (const k of PER_CALLER) if (k in c) old[k] = c[k];
+    if (c.members_count !== undefined) old.members_count = c.members_count;
+  } else if ('role' in c) {
+    old.role = c.role;
+  }
+  if (old.id === state.openChatId) old.unread_count = 0;
+  invalidate('list', 'header');
+  return old;
+}
+
+function removeChat(cid) {
+  state.chats.delete(cid);
+  state.stores.delete(cid);
+  state.members.delete(cid);
+  state.typing.delete(cid);
+  if (state.openChatId === cid) {
+    toast('You are no longer in that chat.');
+    navigateToChat(null);
+  }
+  invalidate('list');
+}
+
+async function fetchChat(cid) {
+  try {
+    const c = await api.get(`/chats/${cid}`);
+    if (!state.me) return null;
+    return mergeChat(c);
+  } catch (e) {
+    if (e.status === 404) { if (state.chats.has(cid)) removeChat(cid); return null; }
+    throw e;
+  }
+}
+
+async function fetchAllChats() {
+  const all = [];
+  let cursor;
+  for (let i = 0; i < 20; i++) {
+    const r = await api.get(`/chats${api.qs({ limit: 200, cursor })}`);
+    all.push(...((r && r.chats) || []));
+    cursor = r && r.next_cursor;
+    if (!cursor) break;
+  }
+  return all;
+}
+
+// Full resync: reload the chat list; catch up chats whose history we hold.
+let resyncRunning = null;
+let resyncAgain = false;
+function resyncAll() {
+  if (resyncRunning) { resyncAgain = true; return resyncRunning; }
+  const run = async () => {
+    do {
+      resyncAgain = false;
+      const started = Date.now();
+      let list;
+      try {
+        list = await fetchAllChats();
+      } catch (e) {
+        if (e.status !== 401) toast(`Could not load chats: ${errMsg(e)}`);
+        return;
+      }
+      if (!state.me) return;
+      const seen = new Set();
+      for (const c of list) {
+        seen.add(c.id);
+        const old = state.chats.get(c.id);
+        const store = state.stores.get(c.id);
+        if (old && store && (c.version || 0) > (old.version || 0)) {
+          // We hold history: catch up through the chat's queue.
+          enqueue(c.id, () => catchUp(c.id, c));
+        } else {
+          mergeChat(c);
+        }
+      }
+      for (const [id, chat] of state.chats) {
+        if (!seen.has(id) && chat._known < started) removeChat(id);
+      }
+      if (state.openChatId && state.chats.has(state.openChatId)) {
+        const cid = state.openChatId;
+        enqueue(cid, () => loadNewest(cid));
+        loadMembers(cid);
+      }
+      // Anything in the hash we could not open before the list arrived.
+      routeFromHash();
+    } while (resyncAgain);
+  };
+  resyncRunning = run().finally(() => { resyncRunning = null; });
+  return resyncRunning;
+}
+
+async function resyncChat(cid) {
+  const chat = await fetchChat(cid);
+  if (!chat) return;
+  if (state.stores.has(cid)) await loadNewest(cid);
+}
+
+// Bring a chat whose history we hold from our version up to `target`.
+async function catchUp(cid, target) {
+  const chat = state.chats.get(cid);
+  if (!chat) { mergeChat(target); return; }
+  try {
+    await fillFromChanges(cid, target.version);
+  } catch (e) {
+    console.warn('changes failed, reloading chat', cid, e.message);
+    await loadNewest(cid, { replace: e.status === 410 });
+  }
+  mergeChat(target);
+}
+
+async function fillFromChanges(cid, uptoVersion) {
+  for (let i = 0; i < 50; i++) {
+    const chat = state.chats.get(cid);
+    if (!chat) return;
+    if (uptoVersion !== undefined && chat.version >= uptoVersion) return;
+    const r = await api.get(`/chats/${cid}/changes${api.qs({ since_version: chat.version || 0, limit: 200 })}`);
+    const evs = (r && r.events) || [];
+    for (const ev of evs) applyIfNext({ chat_id: cid, ...ev });
+    if (!r.has_more || !evs.length) return;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Events
+
+function enqueue(cid, fn) {
+  const prev = state.queues.get(cid) || Promise.resolve();
+  const epoch = state.epoch;
+  const next = prev.then(() => (epoch === state.epoch ? fn() : undefined))
+    .catch((e) => console.warn('chat queue', cid, e));
+  state.queues.set(cid, next);
+  next.then(() => { if (state.queues.get(cid) === next) state.queues.delete(cid); });
+  return next;
+}
+
+function onEvent(ev) {
+  if (!state.me) return;
+  switch (ev.type) {
+    case 'resync':
+      if (ev.chat_id != null) enqueue(ev.chat_id, () => resyncChat(ev.chat_id));
+      else resyncAll();
+      return;
+    case 'typing': onTyping(ev); return;
+    case 'receipt': onReceipt(ev); return;
+    case 'presence': onPresence(ev); return;
+    case 'chat.created': case 'chat.updated':
+    case 'message.created': case 'message.updated': case 'message.deleted':
+    case 'member.joined': case 'member.left':
+      if (ev.chat_id == null) return;
+      enqueue(ev.chat_id, () => onDurable(ev));
+      return;
+    default:
+      // Unknown event types are ignored: the API grows by adding them.
+  }
+}
+
+async function onDurable(ev) {
+  const cid = ev.chat_id;
+  const v = ev.version;
+  let chat = state.chats.get(cid);
+  if (!chat) {
+    if (ev.type === 'member.left') return; // not (or no longer) ours
+    const me = state.me.id;
+    const carries = ev.chat && (ev.type === 'chat.created' || (ev.type === 'member.joined' && ev.user_id === me));
+    if (carries && v !== undefined) {
+      mergeChat({ ...ev.chat, id: cid, version: v });
+      // Our own unread count, role, etc. are not in events: fetch them.
+      fetchChat(cid).catch(() => {});
+      if (ev.type === 'chat.created') for (const id of ev.chat.member_ids || []) fetchUser(id);
+      return;
+    }
+    chat = await fetchChat(cid).catch(() => null);
+    if (!chat) return;
+    if (v === undefined || v <= chat.version) {
+      // The chat as fetched already includes this event; only its side
+      // effects on our unread count would be missing, and the server's
+      // unread_count covers that.
+      return;
+    }
+  }
+  if (v === undefined) { applyEvent(ev); return; } // unversioned: best effort
+  if (v <= chat.version) return; // duplicate
+  if (v === chat.version + 1) { applyIfNext(ev); return; }
+  // A gap: fill it from /changes, then apply this one if still next.
+  try {
+    await fillFromChanges(cid, v - 1);
+  } catch (e) {
+    console.warn('gap fill failed', cid, e.message);
+    await resyncChat(cid).catch(() => {});
+  }
+  chat = state.chats.get(cid);
+  if (!chat) return;
+  if (v === chat.version + 1) applyIfNext(ev);
+  else if (v > chat.version) {
+    // Still a gap after trying: apply the event and take its version, so we
+    // never stall (messages are keyed by seq, so this is harmless).
+    applyEvent(ev);
+    chat.version = v;
+  }
+}
+
+function applyIfNext(ev) {
+  const chat = state.chats.get(ev.chat_id);
+  if (!chat) {
+    if (ev.type === 'chat.created' && ev.chat) mergeChat({ ...ev.chat, id: ev.chat_id, version: ev.version });
+    return;
+  }
+  if (ev.version !== undefined && ev.version <= chat.version) return;
+  applyEvent(ev);
+  if (ev.version !== undefined) chat.version = Math.max(chat.version, ev.version);
+}
+
+function applyEvent(ev) {
+  const cid = ev.chat_id;
+  const chat = state.chats.get(cid);
+  if (!chat) return;
+  switch (ev.type) {
+    case 'chat.created':
+    case 'chat.updated':
+      if (ev.chat) {
+        const { version, ...rest } = ev.chat;
+        for (const k of PER_CALLER) delete rest[k];
+        Object.assign(chat, rest);
+      }
+      invalidate('list', 'header');
+      break;
+    case 'message.created':
+      if (ev.message) addMessage(cid, ev.message, { live: true });
+      break;
+    case 'message.updated':
+    case 'message.deleted':
+      if (ev.message) addMessage(cid, ev.message, { live: false });
+      break;
+    case 'member.joined':
+      if (ev.chat) {
+        const { version, ...rest } = ev.chat;
+        for (const k of PER_CALLER) delete rest[k];
+        Object.assign(chat, rest);
+      } else if (chat.members_count) chat.members_count++;
+      if (ev.user_id !== undefined) {
+        fetchUser(ev.user_id);
+        const mem = state.members.get(cid);
+        if (mem && !mem.has(ev.user_id)) mem.set(ev.user_id, { read_seq: 0, delivered_seq: 0 });
+      }
+      invalidate('list', 'header');
+      break;
+    case 'member.left':
+      if (ev.user_id === state.me.id) { removeChat(cid); return; }
+      if (chat.members_count > 1) chat.members_count--;
+      if (state.members.get(cid)) state.members.get(cid).delete(ev.user_id);
+      invalidate('header', 'messages');
+      break;
+    default:
+  }
+}
+
+function onTyping(ev) {
+  if (ev.chat_id == null || ev.user_id == null || ev.user_id === state.me.id) return;
+  let t = state.typing.get(ev.chat_id);
+  if (!t) { t = new Map(); state.typing.set(ev.chat_id, t); }
+  t.set(ev.user_id, Date.now() + 5000);
+  invalidate('typing', 'list');
+  setTimeout(() => invalidate('typing', 'list'), 5100);
+}
+
+function onReceipt(ev) {
+  if (ev.chat_id == null || ev.user_id == null) return;
+  if (ev.user_id === state.me.id) {
+    // Our own markers moved (another tab or device read the chat).
+    const chat = state.chats.get(ev.chat_id);
+    if (chat && ev.read_seq !== undefined && ev.read_seq > (chat.read_seq || 0)) {
+      chat.read_seq = ev.read_seq;
+      if (chat.last_seq !== undefined && chat.read_seq >= chat.last_seq) chat.unread_count = 0;
+      invalidate('list');
+    }
+    return;
+  }
+  let mem = state.members.get(ev.chat_id);
+  if (!mem) return; // we have not loaded members of this chat
+  const old = mem.get(ev.user_id) || { read_seq: 0, delivered_seq: 0 };
+  mem.set(ev.user_id, {
+    read_seq: Math.max(old.read_seq || 0, ev.read_seq || 0),
+    delivered_seq: Math.max(old.delivered_seq || 0, ev.delivered_seq || 0),
+  });
+  if (ev.chat_id === state.openChatId) invalidate('messages');
+}
+
+function onPresence(ev) {
+  if (ev.user_id == null) return;
+  const u = state.users.get(ev.user_id);
+  if (!u) return;
+  u.presence = { status: ev.status, last_seen_at: ev.last_seen_at };
+  invalidate('header');
+}
+
+// ---------------------------------------------------------------------------
+// Messages
+
+function addMessage(cid, m, { live }) {
+  const chat = state.chats.get(cid);
+  const mine = m.sender_id === state.me.id;
+  if (chat) {
+    if (m.seq >= (chat.last_seq || 0)) {
+      chat.last_seq = m.seq;
+      chat.last_message = m;
+      if (ts(m.created_at) > ts(chat.last_activity_at)) chat.last_activity_at = m.created_at;
+    } else if (chat.last_message && chat.last_message.seq === m.seq) {
+      chat.last_message = m;
+    }
+    if (mine) {
+      // Posting moves our own markers to the new message.
+      chat.read_seq = Math.max(chat.read_seq || 0, m.seq);
+      chat.delivered_seq = Math.max(chat.delivered_seq || 0, m.seq);
+    } else if (live && !m.deleted && m.seq > (chat.read_seq || 0)) {
+      if (isViewing(cid)) scheduleRead(cid);
+      else {
+        chat.unread_count = Math.min((chat.unread_count || 0) + 1, 1000);
+        scheduleDelivered(cid, m.seq);
+      }
+    }
+    const t = state.typing.get(cid);
+    if (t) t.delete(m.sender_id);
+    invalidate('list', 'typing');
+  }
+  const store = state.stores.get(cid);
+  if (store) {
+    mergeMessage(store, m);
+    if (cid === state.openChatId) invalidate('messages');
+  }
+}
+
+function mergeMessage(store, m) {
+  if (m.client_msg_id && m.sender_id === state.me.id && store.pending.has(m.client_msg_id)) {
+    store.pending.delete(m.client_msg_id);
+    store._scrollToBottom = true;
+  }
+  const old = store.bySeq.get(m.seq);
+  if (!old || (m.version || 0) >= (old.version || 0)) store.bySeq.set(m.seq, m);
+}
+
+async function loadNewest(cid, { replace = false } = {}) {
+  let store = state.stores.get(cid);
+  if (!store) { store = newStore(); state.stores.set(cid, store); }
+  const r = await api.get(`/chats/${cid}/messages${api.qs({ limit: PAGE })}`);
+  if (state.stores.get(cid) !== store) return;
+  const msgs = (r && r.messages) || [];
+  let maxSeq = 0;
+  for (const s of store.bySeq.keys()) if (s > maxSeq) maxSeq = s;
+  // A page that does not join what we hold leaves a hole: start over from it.
+  const joins = !msgs.length || !store.bySeq.size || msgs[0].seq <= maxSeq + 1;
+  if (replace || !joins) {
+    const pending = store.pending;
+    store.bySeq = new Map();
+    store.pending = pending;
+    store.hasMoreBefore = !!r.has_more_before;
+  } else if (!store.loaded) {
+    store.hasMoreBefore = !!r.has_more_before;
+  }
+  for (const m of msgs) {
+    mergeMessage(store, m);
+    addToChatSummary(cid, m);
+  }
+  if (!store.loaded) store._scrollToBottom = true;
+  store.loaded = true;
+  if (cid === state.openChatId) {
+    invalidate('messages');
+    scheduleRead(cid);
+  }
+}
+
+function addToChatSummary(cid, m) {
+  const chat = state.chats.get(cid);
+  if (chat && m.seq >= (chat.last_seq || 0)) {
+    chat.last_seq = m.seq;
+    chat.last_message = m;
+    invalidate('list');
+  }
+}
+
+async function loadOlder() {
+  const cid = state.openChatId;
+  const store = state.stores.get(cid);
+  if (!store || store.loadingOlder || !store.hasMoreBefore) return;
+  let minSeq = Infinity;
+  for (const s of store.bySeq.keys()) if (s < minSeq) minSeq = s;
+  if (!Number.isFinite(minSeq)) return;
+  store.loadingOlder = true;
+  invalidate('messages');
+  try {
+    const r = await api.get(`/chats/${cid}/messages${api.qs({ before_seq: minSeq, limit: PAGE })}`);
+    if (state.stores.get(cid) !== store) return;
+    for (const m of (r && r.messages) || []) mergeMessage(store, m);
+    store.hasMoreBefore = !!(r && r.has_more_before);
+    store._keepScrollFromTop = true;
+  } catch (e) {
+    toast(errMsg(e));
+  } finally {
+    store.loadingOlder = false;
+    invalidate('messages');
+  }
+}
+
+async function loadMembers(cid) {
+  try {
+    const r = await api.get(`/chats/${cid}/members${api.qs({ limit: 200 })}`);
+    if (!state.chats.has(cid)) return;
+    const mem = new Map();
+    for (const m of (r && r.members) || []) {
+      if (m.user) rememberUser(m.user);
+      const uid = m.user ? m.user.id : m.user_id;
+      if (uid !== undefined) mem.set(uid, { read_seq: m.read_seq || 0, delivered_seq: m.delivered_seq || 0 });
+    }
+    state.members.set(cid, mem);
+    if (cid === state.openChatId) invalidate('messages', 'header');
+  } catch (e) {
+    console.warn('members failed', cid, e.message);
+  }
+}
+
+function sendMessage(cid, content) {
+  let store = state.stores.get(cid);
+  if (!store) { store = newStore(); state.stores.set(cid, store); }
+  const p = {
+    client_msg_id: uuid(),
+    chat_id: cid,
+    sender_id: state.me.id,
+    content,
+    created_at: new Date().toISOString(),
+    _status: 'pending',
+    _localOrder: performance.now(),
+  };
+  store.pending.set(p.client_msg_id, p);
+  store._scrollToBottom = true;
+  invalidate('messages');
+  return postPending(cid, p);
+}
+
+async function postPending(cid, p) {
+  const epoch = state.epoch;
+  try {
+    const m = await api.post(`/chats/${cid}/messages`, { content: p.content, client_msg_id: p.client_msg_id });
+    if (epoch !== state.epoch) return;
+    if (m && m.seq !== undefined) addMessage(cid, m, { live: false });
+    else { p._status = undefined; }
+  } catch (e) {
+    if (epoch !== state.epoch) return;
+    const store = state.stores.get(cid);
+    if (store && store.pending.has(p.client_msg_id)) {
+      p._status = 'failed';
+      p._error = errMsg(e);
+      invalidate('messages');
+    }
+    if (e.status === 404) removeChat(cid);
+  }
+}
+
+function retrySend(cid, cmid) {
+  const store = state.stores.get(cid);
+  const p = store && store.pending.get(cmid);
+  if (!p) return;
+  p._status = 'pending';
+  p._error = undefined;
+  invalidate('messages');
+  postPending(cid, p); // same client_msg_id: the server dedupes
+}
+
+function discardPending(cid, cmid) {
+  const store = state.stores.get(cid);
+  if (store) store.pending.delete(cmid);
+  invalidate('messages');
+}
+
+// Read and delivery markers, debounced per chat.
+const readTimers = new Map();
+function scheduleRead(cid) {
+  if (!isViewing(cid)) return;
+  const chat = state.chats.get(cid);
+  if (!chat) return;
+  chat.unread_count = 0;
+  invalidate('list');
+  if (readTimers.has(cid)) return;
+  readTimers.set(cid, setTimeout(guard(async () => {
+    readTimers.delete(cid);
+    const c = state.chats.get(cid);
+    if (!c || !c.last_seq || (c.read_seq || 0) >= c.last_seq) return;
+    const seq = c.last_seq;
+    try {
+      const r = await api.post(`/chats/${cid}/read`, { seq });
+      if (r && r.read_seq !== undefined) c.read_seq = Math.max(c.read_seq || 0, r.read_seq);
+      else c.read_seq = Math.max(c.read_seq || 0, seq);
+    } catch (e) {
+      console.warn('read marker failed', e.message);
+    }
+  }), 400));
+}
+
+const deliveredTimers = new Map();
+function scheduleDelivered(cid, seq) {
+  const chat = state.chats.get(cid);
+  if (!chat || deliveredTimers.has(cid)) return;
+  deliveredTimers.set(cid, setTimeout(guard(async () => {
+    deliveredTimers.delete(cid);
+    const c = state.chats.get(cid);
+    if (!c) return;
+    const s = Math.max(seq, c.last_seq || 0);
+    if ((c.delivered_seq || 0) >= s) return;
+    try {
+      const r = await api.post(`/chats/${cid}/delivered`, { seq: s });
+      c.delivered_seq = Math.max(c.delivered_seq || 0, (r && r.delivered_seq) || s);
+    } catch (e) {
+      console.warn('delivered marker failed', e.message);
+    }
+  }), 500));
+}
+
+function isViewing(cid) {
+  return state.openChatId === cid && document.visibilityState === 'visible';
+}
+
+let lastTypingSent = 0;
+let typingDisabled = false;
+function sendTyping() {
+  const cid = state.openChatId;
+  if (!cid || typingDisabled) return;
+  const now = Date.now();
+  if (now - lastTypingSent < 3000) return;
+  lastTypingSent = now;
+  api.post(`/chats/${cid}/typing`).catch((e) => {
+    if (e.status === 404 || e.status === 405 || e.status === 501) typingDisabled = true;
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Navigation
+
+function navigateToChat(cid) {
+  const want = cid == null ? '' : `#chat/${cid}`;
+  if (location.hash !== want) {
+    if (want) location.hash = want;
+    else history.pushState(null, '', location.pathname + location.search);
+  }
+  openChat(cid);
+}
+
+function routeFromHash() {
+  const m = /^#chat\/(\d+)$/.exec(location.hash);
+  const cid = m ? Number(m[1]) : null;
+  if (cid !== state.openChatId && (cid === null || state.chats.has(cid))) openChat(cid);
+}
+
+function openChat(cid) {
+  if (cid !== null && !state.chats.has(cid)) cid = null;
+  const changed = state.openChatId !== cid;
+  state.openChatId = cid;
+  document.body.classList.toggle('chat-open', cid !== null);
+  $('chat-pane').hidden = cid === null;
+  $('chat-placeholder').hidden = cid !== null;
+  if (cid === null) { invalidate('list'); return; }
+  if (changed) {
+    $('message-input').value = '';
+    autoGrow();
+    lastTypingSent = 0;
+  }
+  let store = state.stores.get(cid);
+  if (!store) { store = newStore(); state.stores.set(cid, store); }
+  store._scrollToBottom = true;
+  if (!store.loaded && !store.loading) {
+    store.loading = enqueue(cid, () => loadNewest(cid))
+      .finally(() => { store.loading = null; });
+    store.loading.then(() => {
+      if (!store.loaded && state.openChatId === cid) toast('Could not load messages.');
+    });
+  }
+  const chat = state.chats.get(cid);
+  if (chat.type === 'direct') {
+    const other = otherMemberId(chat);
+    if (other !== null) {
+      // Refresh presence when the chat is opened.
+      api.get(`/users/${other}`).then(guard(rememberUser)).catch(() => {});
+    }
+  }
+  loadMembers(cid);
+  scheduleRead(cid);
+  invalidate('list', 'header', 'messages', 'typing');
+  if (changed && window.matchMedia('(pointer: fine)').matches) $('message-input').focus();
+}
+
+// ---------------------------------------------------------------------------
+// Auth UI
+
+function setAuthMode(mode) {
+  const form = $('auth-form');
+  form.dataset.mode = mode;
+  const reg = mode === 'register';
+  $('auth-heading').textContent = reg ? 'Create an account' : 'Log in';
+  $('auth-submit').textContent = reg ? 'Create account' : 'Log in';
+  $('auth-switch-text').textContent = reg ? 'Already have an account?' : 'No account yet?';
+  $('auth-toggle').textContent = reg ? 'Log in' : 'Create one';
+  $('display-name-field').hidden = !reg;
+  $('auth-username-hint').hidden = !reg;
+  $('auth-password-hint').hidden = !reg;
+  $('auth-password').autocomplete = reg ? 'new-password' : 'current-password';
+  $('auth-error').textContent = '';
+}
+
+function showAuth(message) {
+  $('boot').hidden = true;
+  $('app-view').hidden = true;
+  $('auth-view').hidden = false;
+  document.title = 'Chat';
+  $('auth-error').textContent = message || '';
+  $('auth-password').value = '';
+  $('auth-submit').disabled = false;
+  $('auth-username').focus();
+}
+
+async function onAuthSubmit(e) {
+  e.preventDefault();
+  const reg = $('auth-form').dataset.mode === 'register';
+  const username = $('auth-username').value.trim().toLowerCase();
+  const password = $('auth-password').value;
+  const displayName = $('auth-display-name').value.trim();
+  const err = $('auth-error');
+  err.textContent = '';
+  if (!username) { err.textContent = 'Enter your username.'; $('auth-username').focus(); return; }
+  if (reg && !USERNAME_RE.test(username)) {
+    err.textContent = 'Usernames are 3–32 characters: letters a–z, digits, and _ . -';
+    $('auth-username').focus();
+    return;
+  }
+  if (!password) { err.textContent = 'Enter your password.'; $('auth-password').focus(); return; }
+  if (reg && utf8Len(password) < 8) {
+    err.textContent = 'Passwords need at least 8 characters.';
+    $('auth-password').focus();
+    return;
+  }
+  const btn = $('auth-submit');
+  btn.disabled = true;
+  try {
+    const data = reg ? await api.register(username, password, displayName || undefined)
+      : await api.login(username, password);
+    $('auth-password').value = '';
+    await startApp(data.user);
+  } catch (ex) {
+    err.textContent = errMsg(ex);
+    btn.disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// App lifecycle
+
+async function startApp(user) {
+  resetState();
+  if (!user) user = await api.get('/users/me');
+  state.me = user;
+  rememberUser(user);
+  $('boot').hidden = true;
+  $('auth-view').hidden = true;
+  $('app-view').hidden = false;
+  $('auth-submit').disabled = false;
+  $('me-name').textContent = user.display_name && user.display_name !== user.username
+    ? `${user.display_name} (@${user.username})` : `@${user.username}`;
+  openChat(null);
+  // Open the stream first (API.md rule 1); its first event is `resync`, which
+  // loads the chat list. Load it right away too, so the list shows even if
+  // the stream is slow or down.
+  if (state.stream) state.stream.stop();
+  state.stream = new EventStream({ onEvent, onState: setConn });
+  state.stream.start();
+  await resyncAll();
+  routeFromHash();
+}
+
+function stopApp(message) {
+  if (state.stream) state.stream.stop();
+  state.stream = null;
+  resetState();
+  $('chat-list').replaceChildren();
+  $('message-list').replaceChildren();
+  showAuth(message);
+}
+
+async function onLogout() {
+  $('logout-btn').disabled = true;
+  if (state.stream) state.stream.stop();
+  await api.logout();
+  $('logout-btn').disabled = false;
+  history.replaceState(null, '', location.pathname + location.search);
+  stopApp('');
+  setAuthMode('login');
+}
+
+api.on('loggedOut', ({ reason }) => {
+  if (!state.me) return;
+  stopApp(reason === 'other_tab' ? 'You logged out in another tab.' : 'Your session has ended. Please log in again.');
+});
+
+// ---------------------------------------------------------------------------
+// Sidebar forms
+
+async function onDirectSubmit(e) {
+  e.preventDefault();
+  const input = $('direct-username');
+  const err = $('direct-error');
+  err.textContent = '';
+  const name = input.value.trim().toLowerCase().replace(/^@/, '');
+  if (!name) { err.textContent = 'Enter a username.'; input.focus(); return; }
+  if (name === state.me.username.toLowerCase()) { err.textContent = 'That is you. Pick someone else.'; return; }
+  const btn = $('direct-submit');
+  btn.disabled = true;
+  try {
+    const u = await findUserByName(name);
+    if (!u) { err.textContent = `No user named “${name}”.`; return; }
+    const chat = await api.post('/chats', { type: 'direct', member_ids: [u.id] });
+    const c = mergeChat(chat);
+    input.value = '';
+    $('user-suggestions').replaceChildren();
+    navigateToChat(c.id);
+  } catch (ex) {
+    err.textContent = errMsg(ex);
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+async function onGroupSubmit(e) {
+  e.preventDefault();
+  const err = $('group-error');
+  err.textContent = '';
+  const title = $('group-title').value.trim();
+  if (!title) { err.textContent = 'Give the group a title.'; $('group-title').focus(); return; }
+  const names = [...new Set($('group-members').value.split(/[,\s]+/)
+    .map((s) => s.trim().toLowerCase().replace(/^@/, '')).filter(Boolean))]
+    .filter((n) => n !== state.me.username.toLowerCase());
+  const btn = $('group-submit');
+  btn.disabled = true;
+  try {
+    const found = await Promise.all(names.map((n) => findUserByName(n)));
+    const missing = names.filter((n, i) => !found[i]);
+    if (missing.length) {
+      err.textContent = `Unknown user${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`;
+      return;
+    }
+    const chat = await api.post('/chats', { type: 'group', title, member_ids: found.map((u) => u.id) });
+    const c = mergeChat(chat);
+    $('group-title').value = '';
+    $('group-members').value = '';
+    $('new-group').open = false;
+    navigateToChat(c.id);
+  } catch (ex) {
+    err.textContent = errMsg(ex);
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+let suggestTimer = null;
+let suggestSeq = 0;
+function onDirectInput() {
+  clearTimeout(suggestTimer);
+  const q = $('direct-username').value.trim().toLowerCase().replace(/^@/, '');
+  if (q.length < 2) return;
+  suggestTimer = setTimeout(async () => {
+    const mySeq = ++suggestSeq;
+    try {
+      const r = await api.get(`/users${api.qs({ q, limit: 8 })}`);
+      if (mySeq !== suggestSeq || !state.me) return;
+      const users = ((r && r.users) || []).filter((u) => u.id !== state.me.id);
+      users.forEach(rememberUser);
+      $('user-suggestions').replaceChildren(...users.map((u) =>
+        h('option', { value: u.username, label: u.display_name || u.username })));
+    } catch { /* suggestions are optional */ }
+  }, 200);
+}
+
+// ---------------------------------------------------------------------------
+// Composer
+
+function autoGrow() {
+  const ta = $('message-input');
+  ta.style.height = 'auto';
+  ta.style.height = `${Math.min(ta.scrollHeight, 160)}px`;
+}
+
+function onComposerSubmit(e) {
+  e.preventDefault();
+  const cid = state.openChatId;
+  if (!cid) return;
+  const ta = $('message-input');
+  const content = ta.value.trim();
+  if (!content) return;
+  if (utf8Len(content) > MAX_CONTENT_BYTES) {
+    toast('That message is too long (16 KB at most).');
+    return;
+  }
+  ta.value = '';
+  autoGrow();
+  sendMessage(cid, content);
+  ta.focus();
+}
+
+function onComposerKey(e) {
+  if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !e.altKey && !e.ctrlKey && !e.metaKey) {
+    e.preventDefault();
+    $('composer').requestSubmit();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Boot
+
+function wire() {
+  $('auth-form').addEventListener('submit', onAuthSubmit);
+  $('auth-toggle').addEventListener('click', () => {
+    setAuthMode($('auth-form').dataset.mode === 'register' ? 'login' : 'register');
+    $('auth-username').focus();
+  });
+  $('logout-btn').addEventListener('click', onLogout);
+  $('new-direct-form').addEventListener('submit', onDirectSubmit);
+  $('direct-username').addEventListener('input', onDirectInput);
+  $('new-group-form').addEventListener('submit', onGroupSubmit);
+  $('composer').addEventListener('submit', onComposerSubmit);
+  $('message-input').addEventListener('keydown', onComposerKey);
+  $('message-input').addEventListener('input', () => { autoGrow(); sendTyping(); });
+  $('load-older-btn').addEventListener('click', loadOlder);
+  $('messages-scroll').addEventListener('scroll', () => {
+    const s = $('messages-scroll');
+    if (s.scrollTop < 40) {
+      const store = state.stores.get(state.openChatId);
+      if (store && store.loaded && store.hasMoreBefore && !store.loadingOlder) loadOlder();
+    }
+  }, { passive: true });
+  $('back-btn').addEventListener('click', () => navigateToChat(null));
+  $('toast-close').addEventListener('click', () => { $('toast').hidden = true; });
+  window.addEventListener('hashchange', () => { if (state.me) routeFromHash(); });
+  window.addEventListener('popstate', () => { if (state.me) routeFromHash(); });
+  document.addEventListener('visibilitychange', () => {
+    if (state.me && state.openChatId && document.visibilityState === 'visible') scheduleRead(state.openChatId);
+  });
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && !$('toast').hidden) $('toast').hidden = true;
+  });
+}
+
+async function boot() {
+  wire();
+  setAuthMode('login');
+  if (!api.hasStoredSession()) { showAuth(); return; }
+  try {
+    const data = await api.refresh();
+    await startApp(data && data.user && data.user.id !== undefined ? data.user : null);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) showAuth('Your session has ended. Please log in again.');
+    else if (e instanceof ApiError && e.status === 0) showAuth('Cannot reach the server. Check your connection and reload.');
+    else showAuth(errMsg(e));
+  }
+}
+
+boot();
