@@ -301,35 +301,52 @@ class VisibilityTest(ApiTestCase):
         h = history(self.a, cid).json
         return c["version"], c["last_seq"], [(m["seq"], m["content"]) for m in h["messages"]]
 
-    def test_non_member_gets_404_everywhere(self):
+    def non_member_checks(self, checks_for):
         x = self.x
+        problems = []
         for chat in (self.g, self.d):
             cid = chat["id"]
             before = self.state(cid)
-            checks = [
-                ("GET", "/chats/%d" % cid, None),
-                ("GET", "/chats/%d/messages" % cid, None),
-                ("GET", "/chats/%d/messages?after_seq=0" % cid, None),
-                ("POST", "/chats/%d/messages" % cid, {"content": "intruder"}),
-                ("POST", "/chats/%d/messages" % cid, {"content": "intruder", "client_msg_id": "x1"}),
-                ("GET", "/chats/%d/members" % cid, None),
-                ("POST", "/chats/%d/members" % cid, {"user_ids": [x.id]}),
-                ("DELETE", "/chats/%d/members/%d" % (cid, self.b.id), None),
-                ("PATCH", "/chats/%d" % cid, {"title": "pwned"}),
-                ("GET", "/chats/%d/changes?since_version=0" % cid, None),
-                ("POST", "/chats/%d/read" % cid, {"seq": 1}),
-                ("PATCH", "/chats/%d/messages/1" % cid, {"content": "edited"}),
-                ("DELETE", "/chats/%d/messages/1" % cid, None),
-            ]
-            for method, path, body in checks:
+            for method, path, body in checks_for(cid):
                 r = x.req(method, path, body)
-                self.assertError(r, 404, "not_found", "(non-member, never 403)")
-            self.assertEqual(self.state(cid), before, "a non-member changed nothing")
+                ok = (r.status == 404 and isinstance(r.json, dict)
+                      and (r.json.get("error") or {}).get("code") == "not_found")
+                if not ok:
+                    problems.append(r.describe())
+            self.assertEqual(self.state(cid), before, "a non-member changed something")
+        if problems:
+            self.fail("non-members must get 404 not_found (never 403):\n  " + "\n  ".join(problems))
+
+    def test_non_member_gets_404_chat_messages_members(self):
+        x = self.x
+        self.non_member_checks(lambda cid: [
+            ("GET", "/chats/%d" % cid, None),
+            ("GET", "/chats/%d/messages" % cid, None),
+            ("GET", "/chats/%d/messages?after_seq=0" % cid, None),
+            ("POST", "/chats/%d/messages" % cid, {"content": "intruder"}),
+            ("POST", "/chats/%d/messages" % cid, {"content": "intruder", "client_msg_id": "x1"}),
+            ("GET", "/chats/%d/members" % cid, None),
+            ("POST", "/chats/%d/members" % cid, {"user_ids": [x.id]}),
+            ("DELETE", "/chats/%d/members/%d" % (cid, self.b.id), None),
+        ])
+        for chat in (self.g, self.d):
+            cid = chat["id"]
             self.assertNotIn(cid, [c["id"] for c in x.req("GET", "/chats").json["chats"]])
             # same answer as for a chat that does not exist
             r1 = x.req("GET", "/chats/%d" % cid)
             r2 = x.req("GET", "/chats/%d" % (cid + 10 ** 12))
             self.assertEqual((r1.status, r1.json["error"]["code"]), (r2.status, r2.json["error"]["code"]))
+
+    def test_non_member_gets_404_other_chat_endpoints(self):
+        self.non_member_checks(lambda cid: [
+            ("PATCH", "/chats/%d" % cid, {"title": "pwned"}),
+            ("GET", "/chats/%d/changes?since_version=0" % cid, None),
+            ("POST", "/chats/%d/read" % cid, {"seq": 1}),
+            ("POST", "/chats/%d/delivered" % cid, {"seq": 1}),
+            ("POST", "/chats/%d/typing" % cid, None),
+            ("PATCH", "/chats/%d/messages/1" % cid, {"content": "edited"}),
+            ("DELETE", "/chats/%d/messages/1" % cid, None),
+        ])
 
     def test_history_unchanged_for_members(self):
         for cid in (self.g["id"], self.d["id"]):
