@@ -248,6 +248,29 @@ void chats_list(struct req *req)
 
 void chats_get(struct req *req) { reply_chat(req, 200, req->params[0]); }
 
+static int member_status_or_reply(struct req *req, const char *status);
+
+static const struct db_stmt st_update_title = {
+    "chat_update_title", "SELECT status, event FROM chat_update_title($1, $2, $3)", 3, false};
+
+void chats_update(struct req *req)
+{
+    cJSON *body;
+    const char *title;
+    PGresult *r;
+
+    if (req_json_body_or_reply(req, &body) ||
+        req_json_str_or_reply(req, body, "title", true, 1, TITLE_MAX, false, &title))
+        return;
+    r = req_db_or_reply(req, &st_update_title,
+                        (const char *[]){req_id_str(req, req->params[0]),
+                                         req_id_str(req, req->user_id), title});
+    if (!r || member_status_or_reply(req, PQgetvalue(r, 0, 0)))
+        return;
+    req_publish(req, "chat:%lld", req->params[0], PQgetvalue(r, 0, 1));
+    reply_chat(req, 200, req->params[0]);
+}
+
 static const struct db_stmt st_members = {
     "chat_members_list",
     "SELECT json_build_object('user', user_json(u), 'role', m.role, "
@@ -258,13 +281,11 @@ static const struct db_stmt st_members = {
     "  WHERE me.chat_id = $1 AND me.user_id = $2) AND m.user_id > $3 "
     "ORDER BY m.user_id LIMIT $4",
     4, true};
-static const struct db_stmt st_is_member = {
-    "chat_is_member", "SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = $2", 2, true};
 
 void chats_members_list(struct req *req)
 {
     int64_t limit = 50, after = 0;
-    PGresult *r, *m;
+    PGresult *r;
     struct buf out = BUF_INIT;
     const char *chat = req_id_str(req, req->params[0]), *me = req_id_str(req, req->user_id);
     int n;
@@ -272,13 +293,8 @@ void chats_members_list(struct req *req)
     if (req_query_int_or_reply(req, "limit", 1, 200, &limit, NULL) ||
         req_query_int_or_reply(req, "cursor", 0, INT64_MAX, &after, NULL))
         return;
-    m = req_db_or_reply(req, &st_is_member, (const char *[]){chat, me});
-    if (!m)
+    if (req_member_or_reply(req, req->params[0]))
         return;
-    if (PQntuples(m) != 1) {
-        req_error(req, 404, "not_found", "no such chat");
-        return;
-    }
     r = req_db_or_reply(req, &st_members, (const char *[]){chat, me, req_id_str(req, after),
                                                            req_id_str(req, limit + 1)});
     if (!r)
@@ -303,7 +319,7 @@ static int member_status_or_reply(struct req *req, const char *status)
     if (strcmp(status, "forbidden") == 0)
         req_error(req, 403, "forbidden", "only an admin of the chat may do this");
     else if (strcmp(status, "direct") == 0)
-        req_error(req, 400, "invalid_request", "a direct chat's members cannot change");
+        req_error(req, 400, "invalid_request", "a direct chat has no title or member changes");
     else if (strcmp(status, "no_user") == 0)
         req_error(req, 400, "invalid_request", "user_ids: no such user");
     else if (strcmp(status, "too_many") == 0)

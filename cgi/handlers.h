@@ -21,6 +21,7 @@ void users_get(struct req *req);
 void chats_create(struct req *req);
 void chats_list(struct req *req);
 void chats_get(struct req *req);
+void chats_update(struct req *req);
 void chats_members_list(struct req *req);
 void chats_members_add(struct req *req);
 void chats_members_remove(struct req *req);
@@ -28,6 +29,9 @@ void chats_members_remove(struct req *req);
 /* messages.c - API.md "Messages" */
 void messages_create(struct req *req);
 void messages_list(struct req *req);
+void messages_read(struct req *req);
+void messages_delivered(struct req *req);
+void messages_typing(struct req *req);
 
 /* stream.c - API.md "Auth" (stream tickets) */
 void stream_ticket_create(struct req *req);

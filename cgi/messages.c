@@ -1,9 +1,11 @@
 /* messages.c - API.md "Messages": send (idempotent by client_msg_id or
  * Idempotency-Key) and history pages by seq. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "handlers.h"
+#include "json.h"
 #include "req.h"
 
 #define CONTENT_MAX 16384
@@ -86,6 +88,9 @@ void messages_create(struct req *req)
         req_error(req, 404, "not_found", "no such chat");
     } else if (strcmp(status, "bad_reply") == 0) {
         req_error(req, 400, "invalid_request", "reply_to_seq names no message of this chat");
+    } else if (strcmp(status, "reused") == 0) {
+        req_error(req, 409, "idempotency_key_reused",
+                  "this client_msg_id or Idempotency-Key was used for another message");
     } else if (strcmp(status, "replayed") == 0) {
         req_header(req, "Idempotent-Replayed", "true");
         req_reply(req, 201, PQgetvalue(r, 0, 1), -1);
@@ -134,4 +139,63 @@ void messages_list(struct req *req)
         return;
     }
     req_reply(req, 200, PQgetvalue(r, 0, 0), -1);
+}
+
+static const struct db_stmt st_mark = {
+    "chat_mark", "SELECT read_seq, delivered_seq, moved FROM chat_mark($1, $2, $3, $4)", 4,
+    false};
+
+/* POST /chats/{id}/read or /delivered {seq}: move a marker forward and,
+ * when it moved, publish the receipt event to the chat. */
+static void mark(struct req *req, bool read)
+{
+    cJSON *body;
+    int64_t seq;
+    const char *chat = req_id_str(req, req->params[0]), *seq_s;
+    PGresult *r;
+    char out[128], event[256];
+
+    if (req_json_body_or_reply(req, &body))
+        return;
+    if (json_get_int(cJSON_GetObjectItemCaseSensitive(body, "seq"), 0, INT64_MAX / 2, &seq)) {
+        req_error(req, 400, "invalid_request", "seq must be a non-negative integer");
+        return;
+    }
+    seq_s = req_id_str(req, seq);
+    r = req_db_or_reply(req, &st_mark,
+                        (const char *[]){chat, req_id_str(req, req->user_id),
+                                         read ? seq_s : NULL, read ? NULL : seq_s});
+    if (!r)
+        return;
+    if (PQntuples(r) != 1) {
+        req_error(req, 404, "not_found", "no such chat");
+        return;
+    }
+    snprintf(out, sizeof(out), "{\"read_seq\":%s,\"delivered_seq\":%s}", PQgetvalue(r, 0, 0),
+             PQgetvalue(r, 0, 1));
+    if (strcmp(PQgetvalue(r, 0, 2), "t") == 0) {
+        snprintf(event, sizeof(event),
+                 "{\"type\":\"receipt\",\"chat_id\":%s,\"user_id\":%lld,%s", chat,
+                 (long long)req->user_id, out + 1);
+        req_publish(req, "chat:%lld", req->params[0], event);
+    }
+    req_reply(req, 200, out, -1);
+}
+
+void messages_read(struct req *req) { mark(req, true); }
+
+void messages_delivered(struct req *req) { mark(req, false); }
+
+/* POST /chats/{id}/typing: published, never stored; expires after 5 s on
+ * the receiving side unless repeated. */
+void messages_typing(struct req *req)
+{
+    char event[128];
+
+    if (req_member_or_reply(req, req->params[0]))
+        return;
+    snprintf(event, sizeof(event), "{\"type\":\"typing\",\"chat_id\":%lld,\"user_id\":%lld}",
+             (long long)req->params[0], (long long)req->user_id);
+    req_publish(req, "chat:%lld", req->params[0], event);
+    req_no_content(req);
 }

@@ -339,6 +339,23 @@ PGresult *req_db_or_reply(struct req *req, const struct db_stmt *st, const char 
     return NULL;
 }
 
+static const struct db_stmt st_is_member = {
+    "chat_is_member", "SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = $2", 2, true};
+
+int req_member_or_reply(struct req *req, int64_t chat_id)
+{
+    PGresult *r = req_db_or_reply(req, &st_is_member, (const char *[]){
+                                      req_id_str(req, chat_id), req_id_str(req, req->user_id)});
+
+    if (!r)
+        return -1;
+    if (PQntuples(r) != 1) {
+        req_error(req, 404, "not_found", "no such chat");
+        return -1;
+    }
+    return 0;
+}
+
 const char *req_id_str(struct req *req, int64_t v)
 {
     char *s = req_defer(req, free, malloc(24));

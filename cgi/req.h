@@ -118,6 +118,10 @@ const char *req_id_str(struct req *req, int64_t v);
  * is dropped and reopened next time). */
 redisReply *req_redis(struct req *req, const char *fmt, ...);
 
+/* Check that the caller is a member of chat_id; else send 404 (API.md
+ * "Visibility": a chat exists only for its members) and return -1. */
+int req_member_or_reply(struct req *req, int64_t chat_id);
+
 /* Publish a JSON event on channel_fmt with id ("chat:%lld", "user:%lld").
  * Best effort: a failure is logged and the context reset; PostgreSQL is
  * the record and streams backfill from it. */

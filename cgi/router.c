@@ -22,11 +22,15 @@ const struct route router_routes[] = {
     {"POST", "/api/v1/chats", chats_create, SCOPE_CHATS_WRITE, 1},
     {"GET", "/api/v1/chats", chats_list, SCOPE_CHATS_READ, 1},
     {"GET", "/api/v1/chats/:id", chats_get, SCOPE_CHATS_READ, 1},
+    {"PATCH", "/api/v1/chats/:id", chats_update, SCOPE_CHATS_WRITE, 1},
     {"GET", "/api/v1/chats/:id/members", chats_members_list, SCOPE_CHATS_READ, 1},
     {"POST", "/api/v1/chats/:id/members", chats_members_add, SCOPE_CHATS_WRITE, 1},
     {"DELETE", "/api/v1/chats/:id/members/:id", chats_members_remove, SCOPE_CHATS_WRITE, 1},
     {"POST", "/api/v1/chats/:id/messages", messages_create, SCOPE_MESSAGES_WRITE, 1},
     {"GET", "/api/v1/chats/:id/messages", messages_list, SCOPE_MESSAGES_READ, 1},
+    {"POST", "/api/v1/chats/:id/read", messages_read, SCOPE_MESSAGES_WRITE, 1},
+    {"POST", "/api/v1/chats/:id/delivered", messages_delivered, SCOPE_MESSAGES_WRITE, 1},
+    {"POST", "/api/v1/chats/:id/typing", messages_typing, SCOPE_MESSAGES_WRITE, 1},
     {NULL, NULL, NULL, 0, 0},
 };
 

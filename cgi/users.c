@@ -49,17 +49,19 @@ void users_me_update(struct req *req)
 
 static const struct db_stmt st_search = {
     "user_search",
-    "SELECT coalesce(json_agg(user_json(u) ORDER BY u.username), '[]') FROM "
-    "(SELECT * FROM users WHERE username ^@ $1 ORDER BY username LIMIT $2) u",
-    2, true};
+    "SELECT user_json(u), u.username FROM users u WHERE username ^@ $1 AND username > $3 "
+    "ORDER BY username LIMIT $2",
+    3, true};
 
+/* GET /users?q=prefix&limit=&cursor=: cursor is the last username of the page. */
 void users_search(struct req *req)
 {
-    const char *q = req_query(req, "q");
+    const char *q = req_query(req, "q"), *cursor = req_query(req, "cursor");
     int64_t limit = 50;
     char *prefix;
     PGresult *r;
     struct buf out = BUF_INIT;
+    int n;
 
     if (!q || !*q || strlen(q) > 32) {
         req_error(req, 400, "invalid_request", "q must be 1 to 32 characters");
@@ -71,10 +73,20 @@ void users_search(struct req *req)
     for (char *c = prefix; *c; c++)
         if (*c >= 'A' && *c <= 'Z')
             *c = (char)(*c - 'A' + 'a');
-    r = req_db_or_reply(req, &st_search, (const char *[]){prefix, req_id_str(req, limit)});
+    r = req_db_or_reply(req, &st_search, (const char *[]){prefix, req_id_str(req, limit + 1),
+                                                          cursor ? cursor : ""});
     if (!r)
         return;
-    buf_addf(&out, "{\"users\":%s}", PQgetvalue(r, 0, 0));
+    n = PQntuples(r);
+    buf_adds(&out, "{\"users\":[");
+    for (int i = 0; i < n && i < limit; i++)
+        buf_addf(&out, "%s%s", i ? "," : "", PQgetvalue(r, i, 0));
+    buf_adds(&out, "]");
+    if (n > limit) {
+        buf_adds(&out, ",\"next_cursor\":");
+        buf_add_json_str(&out, PQgetvalue(r, limit - 1, 1), PQgetlength(r, limit - 1, 1));
+    }
+    buf_adds(&out, "}");
     req_reply(req, 200, out.s, (long)out.len);
     buf_release(&out);
 }

@@ -16,7 +16,7 @@ BEGIN
     RETURN change_event(ch);
 END $$;
 
--- POST /chats/{id}/messages. status: created | replayed | not_found | bad_reply.
+-- POST /chats/{id}/messages. status: created | replayed | reused | not_found | bad_reply.
 CREATE FUNCTION message_post(p_chat bigint, p_sender bigint, p_content text,
                              p_client_msg_id text, p_reply_to bigint,
                              OUT status text, OUT message json, OUT event json)
@@ -31,7 +31,14 @@ BEGIN
     IF p_client_msg_id IS NOT NULL THEN
         SELECT * INTO m FROM messages WHERE chat_id = p_chat AND sender_id = p_sender
                                         AND client_msg_id = p_client_msg_id;
-        IF FOUND THEN status := 'replayed'; message := message_json(m); RETURN; END IF;
+        IF FOUND THEN
+            -- The same key with other content is a reused key (API.md "Idempotency").
+            status := CASE WHEN m.deleted OR (m.content = p_content AND
+                                  m.reply_to_seq IS NOT DISTINCT FROM p_reply_to)
+                           THEN 'replayed' ELSE 'reused' END;
+            message := message_json(m);
+            RETURN;
+        END IF;
     END IF;
     IF p_reply_to IS NOT NULL AND (p_reply_to < 1 OR p_reply_to > c.last_seq) THEN
         status := 'bad_reply'; RETURN;
