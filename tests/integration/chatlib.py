@@ -398,6 +398,8 @@ class SSEStream:
                 self.proc.kill()
                 self.proc.wait()
         self.thread.join(timeout=2)
+        if not self.thread.is_alive():
+            self.proc.stdout.close()
         try:
             os.unlink(self.header_file)
         except OSError:
