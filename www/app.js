@@ -208,7 +208,6 @@ function renderChatList() {
       type: 'button',
       class: 'chat-item',
       'aria-current': chat.id === state.openChatId ? 'true' : null,
-      'aria-label': `${title}${unread ? `, ${unread} unread` : ''}`,
       onclick: () => navigateToChat(chat.id),
     },
     h('span', { class: `avatar ${chat.type}`, 'aria-hidden': 'true', text: initials(title) }),
@@ -218,7 +217,9 @@ function renderChatList() {
         h('time', { class: 'chat-time', datetime: chat.last_activity_at, text: listTime(chat.last_activity_at || chat.created_at) })),
       h('span', { class: 'chat-line' },
         h('span', { class: `chat-preview${typingNow ? ' is-typing' : ''}`, 'data-testid': 'chat-preview', text: typingNow ? `${typingNow} typing…` : previewText(chat) }),
-        unread ? h('span', { class: 'badge', 'data-testid': 'unread-badge', text: unread >= 1000 ? '999+' : String(unread) }) : null)));
+        unread ? h('span', { class: 'badge', 'data-testid': 'unread-badge', 'data-count': String(unread) },
+          unread >= 1000 ? '999+' : String(unread),
+          h('span', { class: 'visually-hidden', text: ' unread' })) : null)));
     items.push(h('li', { dataset: { chatId: String(chat.id), testid: 'chat-item' } }, btn));
   }
   ul.replaceChildren(...items);
@@ -298,13 +299,15 @@ const STATUS_TEXT = {
   pending: 'Sending…', sent: 'Sent', delivered: 'Delivered', read: 'Read', failed: 'Not sent',
 };
 
+let msgDom = { chatId: null, els: new Map() }; // rendered message elements by key
+
 function renderMessages() {
   const cid = state.openChatId;
   const store = state.stores.get(cid);
   const chat = state.chats.get(cid);
   const list = $('message-list');
   const scroller = $('messages-scroll');
-  if (!store || !chat) { list.replaceChildren(); return; }
+  if (!store || !chat) { list.replaceChildren(); msgDom = { chatId: null, els: new Map() }; return; }
 
   const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 60;
   const prevHeight = scroller.scrollHeight;
@@ -313,14 +316,41 @@ function renderMessages() {
   const msgs = [...store.bySeq.values()].sort((a, b) => a.seq - b.seq);
   const pend = [...store.pending.values()].sort((a, b) => a._localOrder - b._localOrder);
   const all = msgs.concat(pend);
-  const items = [];
+  // Keyed rendering: an unchanged message keeps its element, so the live
+  // region announces only what is new, and focus and selection survive.
+  if (msgDom.chatId !== cid) {
+    msgDom = { chatId: cid, els: new Map() };
+    list.replaceChildren();
+  }
+  const want = [];
+  const used = new Set();
+  const place = (key, sig, build) => {
+    used.add(key);
+    const old = msgDom.els.get(key);
+    if (old && old.sig === sig) { want.push(old.el); return; }
+    const fresh = build();
+    if (old) {
+      // Update in place (an optimistic message becoming the server's).
+      old.el.className = fresh.className;
+      for (const k of Object.keys(old.el.dataset)) delete old.el.dataset[k];
+      Object.assign(old.el.dataset, fresh.dataset);
+      old.el.replaceChildren(...fresh.childNodes);
+      old.sig = sig;
+      want.push(old.el);
+    } else {
+      msgDom.els.set(key, { el: fresh, sig });
+      want.push(fresh);
+    }
+  };
   let prevDay = null;
   let prevSender = null;
   let prevTime = 0;
   for (const m of all) {
     const d = new Date(m.created_at || Date.now());
     if (!prevDay || !sameDay(prevDay, d)) {
-      items.push(h('li', { class: 'day', 'aria-hidden': 'true' }, h('span', { text: dayLabel(d) })));
+      const label = dayLabel(d);
+      place(`d:${d.toDateString()}`, label, () =>
+        h('li', { class: 'day', 'aria-hidden': 'true' }, h('span', { text: label })));
       prevSender = null;
     }
     prevDay = d;
@@ -330,39 +360,45 @@ function renderMessages() {
     prevSender = m.sender_id;
     prevTime = d.getTime();
     const showName = chat.type === 'group' && !mine && !grouped;
-    const body = m.deleted
-      ? h('p', { class: 'text deleted', text: 'Message deleted' })
-      : h('p', { class: 'text', text: m.content });
-    const meta = h('span', { class: 'meta' },
-      h('time', { datetime: m.created_at, text: timeFmt.format(d) }),
-      m.edited_at && !m.deleted ? ' · edited' : null,
-      mine && status ? h('span', { class: `status ${status}`, 'data-testid': 'message-status', text: ` · ${STATUS_TEXT[status] || status}` }) : null);
-    const li = h('li', {
-      class: `msg ${mine ? 'mine' : 'theirs'}${grouped ? ' grouped' : ''}${status ? ` st-${status}` : ''}`,
-      dataset: {
-        testid: 'message',
-        seq: m.seq !== undefined ? String(m.seq) : null,
-        clientMsgId: m.client_msg_id || null,
-        status: status || 'received',
-        sender: String(m.sender_id),
+    const name = userLabel(m.sender_id);
+    const time = timeFmt.format(d);
+    const key = mine && m.client_msg_id ? `c:${m.client_msg_id}` : `s:${m.seq}`;
+    const sig = JSON.stringify([m.seq, m.content, m.deleted, m.edited_at, status, grouped, showName, name, time, m._error]);
+    place(key, sig, () => {
+      const body = m.deleted
+        ? h('p', { class: 'text deleted', text: 'Message deleted' })
+        : h('p', { class: 'text', text: m.content });
+      const meta = h('span', { class: 'meta' },
+        h('time', { datetime: m.created_at, text: time }),
+        m.edited_at && !m.deleted ? ' · edited' : null,
+        mine && status ? h('span', { class: `status ${status}`, 'data-testid': 'message-status', text: ` · ${STATUS_TEXT[status] || status}` }) : null);
+      const data = { testid: 'message', status: status || 'received', sender: String(m.sender_id) };
+      if (m.seq !== undefined) data.seq = String(m.seq);
+      if (m.client_msg_id) data.clientMsgId = m.client_msg_id;
+      return h('li', {
+        class: `msg ${mine ? 'mine' : 'theirs'}${grouped ? ' grouped' : ''}${status ? ` st-${status}` : ''}`,
+        dataset: data,
       },
-    },
-    h('div', { class: 'bubble' },
-      showName ? h('span', { class: 'sender', text: userLabel(m.sender_id) }) : null,
-      h('span', { class: 'visually-hidden', text: mine ? 'You: ' : chat.type === 'group' ? '' : `${userLabel(m.sender_id)}: ` }),
-      body,
-      meta,
-      status === 'failed'
-        ? h('span', { class: 'failed-row' },
-          h('span', { text: m._error || 'Not sent.' }),
-          h('button', { type: 'button', class: 'link', 'data-testid': 'retry-send', onclick: () => retrySend(cid, m.client_msg_id) }, 'Retry'),
-          h('button', { type: 'button', class: 'link', onclick: () => discardPending(cid, m.client_msg_id) }, 'Discard'))
-        : null));
-    // dataset skips nulls poorly: drop empty attributes
-    for (const k of Object.keys(li.dataset)) if (li.dataset[k] === 'null') delete li.dataset[k];
-    items.push(li);
+      h('div', { class: 'bubble' },
+        showName ? h('span', { class: 'sender', text: name }) : null,
+        h('span', { class: 'visually-hidden', text: mine ? 'You: ' : showName ? '' : `${name}: ` }),
+        body,
+        meta,
+        status === 'failed'
+          ? h('span', { class: 'failed-row' },
+            h('span', { text: m._error || 'Not sent.' }),
+            h('button', { type: 'button', class: 'link', 'data-testid': 'retry-send', onclick: () => retrySend(cid, m.client_msg_id) }, 'Retry'),
+            h('button', { type: 'button', class: 'link', onclick: () => discardPending(cid, m.client_msg_id) }, 'Discard'))
+          : null));
+    });
   }
-  list.replaceChildren(...items);
+  let cursor = list.firstChild;
+  for (const el of want) {
+    if (el === cursor) cursor = cursor.nextSibling;
+    else list.insertBefore(el, cursor);
+  }
+  while (cursor) { const next = cursor.nextSibling; cursor.remove(); cursor = next; }
+  for (const key of [...msgDom.els.keys()]) if (!used.has(key)) msgDom.els.delete(key);
   $('messages-empty').hidden = !(store.loaded && all.length === 0);
   const older = $('load-older-btn');
   older.hidden = !store.hasMoreBefore;

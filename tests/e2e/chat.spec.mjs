@@ -124,6 +124,26 @@ async function expectNoDuplicates(page, who, text) {
   return Number(seq);
 }
 
+// A second session through the API itself (for bulk set-up).
+async function api(method, pathname, body, token) {
+  for (let attempt = 0; ; attempt++) {
+    const res = await fetch(`${BASE}/api/v1${pathname}`, {
+      method,
+      headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (res.status === 429 && attempt < 20) {
+      await new Promise((r) => setTimeout(r, 1000 * Number(res.headers.get('Retry-After') || 1)));
+      continue;
+    }
+    if (!res.ok) fail(`API ${method} ${pathname} -> ${res.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  }
+}
+const apiLogin = async (u) => (await api('POST', '/auth/login', { username: u.username, password: u.password })).access_token;
+const apiPost = (token, pathname, body) => api('POST', pathname, body, token);
+
 async function shotTo(page, file) {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   await page.screenshot({ path: file });
@@ -181,7 +201,7 @@ async function main() {
   await waitFor('bob: preview shows alice\'s message',
     async () => (await bobItem.locator('[data-testid="chat-preview"]').textContent()).includes(`Hello Bob! ${suffix}`));
   await waitFor('bob: unread badge 1',
-    async () => (await bobItem.locator('[data-testid="unread-badge"]').textContent().catch(() => '')) === '1');
+    async () => (await bobItem.locator('[data-testid="unread-badge"]').getAttribute('data-count', { timeout: 200 }).catch(() => '')) === '1');
 
   step = 'bob opens the chat';
   await bobItem.locator('button').click();
@@ -225,6 +245,42 @@ async function main() {
   await waitFor('alice: last message marked read (receipt from bob)',
     async () => (await messageItems(A, 'Great, talk soon').getAttribute('data-status')) === 'read', T)
     .catch((e) => { log(`note: ${e.message} (receipts are optional)`); });
+
+  step = 'alice creates a group with bob';
+  const groupTitle = `Team ${suffix}`;
+  await A.click('#new-group summary');
+  await A.fill('#group-title', groupTitle);
+  await A.fill('#group-members', bob.username);
+  await A.click('#group-submit');
+  await waitFor('alice: group open with its title', async () => (await A.textContent('#chat-title')) === groupTitle);
+  const groupId = await A.locator('#chat-list li:has([aria-current="true"])').getAttribute('data-chat-id');
+  const bobGroup = B.locator(`#chat-list li[data-chat-id="${groupId}"]`);
+  await expectVisible(B, bobGroup, 'bob: the new group in his list (live)');
+  await waitFor('bob: group titled', async () => (await bobGroup.locator('[data-testid="chat-title"]').textContent()) === groupTitle);
+
+  step = 'history paging: 55 messages posted through the API';
+  const N = 55;
+  const token = await apiLogin(alice);
+  for (let i = 1; i <= N; i++) await apiPost(token, `/chats/${groupId}/messages`, { content: `bulk ${i} ${suffix}`, client_msg_id: `bulk-${suffix}-${i}` });
+  await waitFor(`bob: unread badge ${N} on the group (live)`,
+    async () => (await bobGroup.locator('[data-testid="unread-badge"]').getAttribute('data-count', { timeout: 200 }).catch(() => '')) === String(N));
+  await expectVisible(A, messageItems(A, `bulk ${N} ${suffix}`), 'alice: her API-posted messages appear in her open group');
+  await bobGroup.locator('button').click();
+  await waitFor('bob: group shows the newest page', async () => (await B.textContent('#chat-title')) === groupTitle
+    && (await B.locator('#message-list li[data-seq]').count()) >= 50);
+  const olderBtn = B.locator('#load-older-btn');
+  if (await olderBtn.isVisible()) await olderBtn.click();
+  await waitFor(`bob: all ${N} messages after "load older"`, async () => {
+    const seqs = await B.locator('#message-list li[data-seq]').evaluateAll((els) => els.map((e) => Number(e.dataset.seq)));
+    return seqs.length === N && seqs.every((v, i) => v === i + 1) ? true : `${seqs.length} shown, first ${seqs[0]}`;
+  });
+  if (await olderBtn.isVisible()) fail('bob: "load older" still offered with the whole history shown');
+
+  step = 'back to the direct chat';
+  await A.locator(`#chat-list li[data-chat-id="${chatId}"] button`).click();
+  await B.locator(`#chat-list li[data-chat-id="${chatId}"] button`).click();
+  await expectOneMessage(A, 'alice', m2);
+  await expectOneMessage(B, 'bob', m2);
 
   if (WANT_SHOTS) {
     step = 'screenshots';
