@@ -1,0 +1,81 @@
+/* conn.h - one stream request of chat-push, shared by http.c and the
+ * transports (sub_sse.c; long-poll and WebSocket later).
+ *
+ * Lifetime: refcounted. The request holds a reference until MHD's
+ * completion callback, a queued response holds one until MHD frees it, and
+ * each pending asynchronous step (ticket lookup, baseline query, a place in
+ * the wake list) holds one, so no callback ever finds freed memory.
+ */
+#ifndef CHAT_CONN_H
+#define CHAT_CONN_H
+
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hub.h"
+#include "pgq.h"
+
+enum conn_phase {
+    CONN_AUTH,     /* waiting for the ticket lookup */
+    CONN_OPEN,     /* hub stream open, baseline pending */
+    CONN_REPLY,    /* an error answer is due (status, code, message) */
+    CONN_STREAM,   /* ready for its 200 and the stream */
+    CONN_RESPONDED /* response queued */
+};
+
+struct push_conn {
+    struct hub_stream s; /* the hub's view; first member */
+    struct MHD_Connection *mc;
+    int refs;
+    enum conn_phase phase;
+    bool suspended; /* we suspended it and have not resumed it yet */
+    bool wake_queued;
+    bool completed; /* MHD said the request is over: mc is gone */
+    struct push_conn *wake_next;
+    struct push_conn *prev, *next; /* every live request */
+    int64_t started_ms;
+
+    /* answer for CONN_REPLY */
+    unsigned status;
+    const char *code, *message;
+
+    /* credentials */
+    bool by_jwt;
+    int64_t user_id, session_id, token_version;
+    struct pgq_req *pg;
+
+    /* SSE output */
+    int end; /* 0, or MHD_CONTENT_READER_END_OF_STREAM / _END_WITH_ERROR */
+    bool retry_sent, hb_pending;
+    struct hub_event *cur; /* frame being written: idline then cur->text */
+    char idline[HUB_CURSOR_MAX + 8];
+    size_t idlen, cur_off;
+    const char *lit; /* or a literal (retry, heartbeat) being written */
+    size_t lit_len;
+    int64_t last_send_ms;
+};
+
+static inline struct push_conn *conn_of_stream(struct hub_stream *s)
+{
+    return (struct push_conn *)s;
+}
+
+void conn_ref(struct push_conn *c);
+void conn_unref(struct push_conn *c);
+/* Resume c in the next batch if it is suspended (no-op otherwise). */
+void conn_wake(struct push_conn *c);
+/* Answer c with an error: now if its response is not queued yet, else end
+ * the stream. Closes its hub stream. */
+void conn_fail(struct push_conn *c, unsigned status, const char *code, const char *message);
+
+/* sub_sse.c */
+extern const struct sub_ops sub_sse_ops;
+/* Build the 200 text/event-stream response reading from c. */
+struct MHD_Response *sub_sse_response(struct push_conn *c);
+/* Ask for a heartbeat comment if c has been quiet for heartbeat_ms. */
+void sub_sse_tick(struct push_conn *c, int64_t now_ms, int64_t heartbeat_ms);
+/* End the stream (end: MHD_CONTENT_READER_END_*). */
+void sub_sse_end(struct push_conn *c, int end);
+
+#endif

@@ -1,0 +1,595 @@
+/* http.c - MHD daemon, routes, stream authentication and the resume batch.
+ *
+ * A stream request goes: authenticate (a JWT at once, or a ticket through
+ * Redis GETDEL), open the hub stream (which subscribes user:{id}), read the
+ * baseline from PostgreSQL (the user's chats and versions, token_version
+ * and session state in one statement), then answer 200 and let the SSE
+ * reader run. The connection is suspended while any of that is pending; the
+ * access handler runs again after each resume and answers from c->phase.
+ *
+ * MHD 0.9.75 traps handled here (DESIGN.md): an explicit connection limit,
+ * 8 KiB pools, SIGPIPE ignored by main.c, resumes only of connections we
+ * suspended (flag per connection) and once per loop pass, every suspended
+ * connection resumed before MHD_stop_daemon.
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "err.h"
+#include "json.h"
+#include "jwt.h"
+#include "log.h"
+#include "loop.h"
+#include "rds_sub.h"
+#include "sub.h"
+
+#define HTTP_POOL_SIZE 8192
+#define HTTP_CONN_TIMEOUT_S 60       /* idle or stalled connections */
+#define HTTP_SETUP_TIMEOUT_MS 10000  /* auth + baseline + subscriptions */
+#define HTTP_STREAM_MAX_AGE_S 86400  /* API.md: a stream lives at most 24 h */
+#define HTTP_MAX_STREAMS_PER_USER 32 /* behind nginx every peer is 127.0.0.1 */
+
+static struct {
+    struct MHD_Daemon *d;
+    const struct cfg *cfg;
+    struct hub *hub;
+    const unsigned char *key;
+    struct push_conn *conns;     /* every live stream request */
+    struct push_conn *wakes;     /* to resume in this pass */
+    unsigned nconns;
+    bool stopping;
+    int64_t mhd_deadline_ms; /* MHD wants MHD_run by then; -1: no limit */
+} H;
+
+/* ---- connections ---- */
+
+void conn_ref(struct push_conn *c)
+{
+    c->refs++;
+}
+
+/* Not inlined: GCC 12 then sees two unrefs in a row as a possible use after
+ * free, not knowing the first one never drops the last reference. */
+__attribute__((noinline)) void conn_unref(struct push_conn *c)
+{
+    if (--c->refs > 0)
+        return;
+    if (c->cur)
+        hub_event_unref(c->cur);
+    free(c);
+}
+
+void conn_wake(struct push_conn *c)
+{
+    if (!c->suspended || c->wake_queued || c->completed)
+        return;
+    c->wake_queued = true;
+    conn_ref(c);
+    c->wake_next = H.wakes;
+    H.wakes = c;
+}
+
+void conn_fail(struct push_conn *c, unsigned status, const char *code, const char *message)
+{
+    if (c->pg) {
+        pgq_cancel(c->pg);
+        c->pg = NULL;
+        conn_unref(c);
+    }
+    hub_stream_close(&c->s);
+    if (c->phase == CONN_RESPONDED) {
+        sub_sse_end(c, MHD_CONTENT_READER_END_WITH_ERROR);
+        return;
+    }
+    c->phase = CONN_REPLY;
+    c->status = status;
+    c->code = code;
+    c->message = message;
+    conn_wake(c);
+}
+
+static struct push_conn *conn_new(struct MHD_Connection *mc)
+{
+    struct push_conn *c = calloc(1, sizeof(*c));
+
+    if (!c)
+        return NULL;
+    c->s.ops = &sub_sse_ops;
+    c->mc = mc;
+    c->refs = 1; /* the request's, dropped at completion */
+    c->started_ms = loop_now_ms();
+    c->next = H.conns;
+    if (H.conns)
+        H.conns->prev = c;
+    H.conns = c;
+    H.nconns++;
+    return c;
+}
+
+/* Resume everything woken since the last pass. Returns how many. */
+static unsigned run_wakes(void)
+{
+    unsigned n = 0;
+
+    while (H.wakes) {
+        struct push_conn *c = H.wakes;
+
+        H.wakes = c->wake_next;
+        c->wake_queued = false;
+        if (c->suspended && !c->completed) {
+            c->suspended = false;
+            MHD_resume_connection(c->mc);
+            n++;
+        }
+        conn_unref(c);
+    }
+    return n;
+}
+
+/* ---- answers ---- */
+
+static enum MHD_Result reply_text(struct MHD_Connection *mc, unsigned status, const char *ctype,
+                                  const char *body)
+{
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+
+    r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", ctype);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    if (status == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(r, "Allow", "GET");
+    ret = MHD_queue_response(mc, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* API.md "Conventions": {"error": {"code", "message"}}. */
+static enum MHD_Result reply_error(struct MHD_Connection *mc, unsigned status, const char *code,
+                                   const char *message)
+{
+    char body[256];
+
+    snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
+             message);
+    return reply_text(mc, status, "application/json; charset=utf-8", body);
+}
+
+/* ---- baseline ---- */
+
+/* One statement: the user (token_version), whether the session still
+ * stands, and every chat with its version (DESIGN.md, continuity 1). A user
+ * without chats gives one row with NULL chat columns; no row: no such user. */
+static const char baseline_sql[] =
+    "SELECT u.token_version,"
+    " $2::bigint = 0 OR EXISTS (SELECT 1 FROM sessions s WHERE s.id = $2::bigint"
+    "  AND s.user_id = u.id AND s.revoked_at IS NULL AND s.expires_at > now()),"
+    " c.id, c.version"
+    " FROM users u"
+    " LEFT JOIN chat_members m ON m.user_id = u.id"
+    " LEFT JOIN chats c ON c.id = m.chat_id"
+    " WHERE u.id = $1::bigint";
+
+static bool col_int(const PGresult *res, int row, int col, int64_t *out)
+{
+    if (PQgetisnull(res, row, col))
+        return false;
+    return json_parse_int(PQgetvalue(res, row, col), INT64_MIN, INT64_MAX, out) == 0;
+}
+
+static void on_baseline(void *arg, const PGresult *res)
+{
+    struct push_conn *c = arg;
+    int i, rows;
+    int64_t tv, chat_id, version;
+
+    c->pg = NULL;
+    if (c->completed || c->phase != CONN_OPEN || c->s.state != HUB_S_BASELINE)
+        goto out;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        log_warn("baseline query failed for user %" PRId64 ": %s", c->user_id,
+                 res ? PQresultErrorMessage(res) : "no connection");
+        conn_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "database unavailable");
+        goto out;
+    }
+    rows = PQntuples(res);
+    if (rows == 0 || !col_int(res, 0, 0, &tv)) {
+        conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "unknown user");
+        goto out;
+    }
+    if (c->by_jwt && tv != c->token_version) {
+        conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "token revoked");
+        goto out;
+    }
+    if (strcmp(PQgetvalue(res, 0, 1), "t") != 0) {
+        conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "session revoked");
+        goto out;
+    }
+    for (i = 0; i < rows; i++)
+        if (col_int(res, i, 2, &chat_id) && col_int(res, i, 3, &version))
+            hub_stream_baseline_add(&c->s, chat_id, version);
+    c->phase = CONN_STREAM;
+    conn_wake(c);
+    hub_stream_baseline_done(&c->s);
+    log_debug("stream %" PRIu64 " of user %" PRId64 " open, %d chats", c->s.id, c->user_id,
+              c->s.nmembers);
+out:
+    conn_unref(c);
+}
+
+void http_baseline(void *ctx, struct hub_stream *s)
+{
+    struct push_conn *c = conn_of_stream(s);
+    char uid[24], sid[24];
+    const char *params[2] = {uid, sid};
+
+    snprintf(uid, sizeof(uid), "%" PRId64, c->user_id);
+    snprintf(sid, sizeof(sid), "%" PRId64, c->session_id);
+    c->pg = pgq_exec(baseline_sql, 2, params, on_baseline, c);
+    if (!c->pg) {
+        /* The hub is calling us: fail through the next pass, not here. */
+        c->phase = CONN_REPLY;
+        c->status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        c->code = "unavailable";
+        c->message = "database unavailable";
+        conn_wake(c);
+        return;
+    }
+    conn_ref(c);
+}
+
+/* ---- authentication ---- */
+
+static void stream_open(struct push_conn *c)
+{
+    if (hub_user_nstreams(H.hub, c->user_id) >= HTTP_MAX_STREAMS_PER_USER) {
+        conn_fail(c, 429, "rate_limited", "too many open streams");
+        return;
+    }
+    c->phase = CONN_OPEN;
+    hub_stream_open(H.hub, &c->s, c->user_id, c->session_id, loop_unix());
+}
+
+/* "<user_id>:<session_id>" as chat-api stores it (CONVENTIONS-internal.md). */
+static bool parse_ticket_value(const char *v, size_t len, int64_t *uid, int64_t *sid)
+{
+    char tmp[48];
+    char *colon;
+
+    if (len == 0 || len >= sizeof(tmp))
+        return false;
+    memcpy(tmp, v, len);
+    tmp[len] = 0;
+    colon = strchr(tmp, ':');
+    if (!colon)
+        return false;
+    *colon = 0;
+    return json_parse_int(tmp, 1, INT64_MAX, uid) == 0 &&
+           json_parse_int(colon + 1, 0, INT64_MAX, sid) == 0;
+}
+
+static void on_ticket(void *arg, int status, const char *val, size_t len)
+{
+    struct push_conn *c = arg;
+
+    if (c->completed || c->phase != CONN_AUTH)
+        goto out;
+    if (status == CHAT_ERR_NOT_FOUND) {
+        conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "unknown, expired or spent ticket");
+    } else if (status) {
+        conn_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "ticket store unavailable");
+    } else if (!parse_ticket_value(val, len, &c->user_id, &c->session_id)) {
+        log_warn("malformed ticket value");
+        conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "invalid ticket");
+    } else {
+        stream_open(c);
+    }
+out:
+    conn_unref(c);
+}
+
+static bool ticket_ok(const char *t)
+{
+    size_t n = strlen(t), i;
+
+    if (n < 16 || n > 128)
+        return false;
+    for (i = 0; i < n; i++)
+        if (!((t[i] >= '0' && t[i] <= '9') || (t[i] >= 'a' && t[i] <= 'f')))
+            return false;
+    return true;
+}
+
+static enum MHD_Result events_start(struct MHD_Connection *mc, void **con_cls)
+{
+    const char *auth = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Authorization");
+    const char *ticket = MHD_lookup_connection_value(mc, MHD_GET_ARGUMENT_KIND, "ticket");
+    struct jwt_claims cl;
+    struct push_conn *c;
+
+    if (H.stopping)
+        return reply_error(mc, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "shutting down");
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
+        if (jwt_verify(H.key, H.cfg->jwt_issuer, H.cfg->jwt_audience, auth + 7, loop_unix(),
+                       &cl))
+            return reply_error(mc, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                               "invalid or expired token");
+        c = conn_new(mc);
+        if (!c)
+            return MHD_NO;
+        c->by_jwt = true;
+        c->user_id = cl.sub;
+        c->session_id = cl.sid;
+        c->token_version = cl.tv;
+        stream_open(c);
+    } else if (ticket) {
+        if (!ticket_ok(ticket))
+            return reply_error(mc, MHD_HTTP_UNAUTHORIZED, "unauthorized", "invalid ticket");
+        c = conn_new(mc);
+        if (!c)
+            return MHD_NO;
+        c->phase = CONN_AUTH;
+        if (rds_ticket_take(ticket, on_ticket, c)) {
+            c->phase = CONN_REPLY;
+            c->status = MHD_HTTP_SERVICE_UNAVAILABLE;
+            c->code = "unavailable";
+            c->message = "ticket store unavailable";
+        } else {
+            conn_ref(c);
+        }
+    } else {
+        return reply_error(mc, MHD_HTTP_UNAUTHORIZED, "unauthorized", "missing credentials");
+    }
+    *con_cls = c;
+    if (c->phase == CONN_REPLY) {
+        c->phase = CONN_RESPONDED;
+        return reply_error(mc, c->status, c->code, c->message);
+    }
+    MHD_suspend_connection(mc);
+    c->suspended = true;
+    return MHD_YES;
+}
+
+/* The handler runs again after a resume: answer from the phase. */
+static enum MHD_Result events_continue(struct push_conn *c, struct MHD_Connection *mc)
+{
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+
+    switch (c->phase) {
+    case CONN_REPLY:
+        c->phase = CONN_RESPONDED;
+        return reply_error(mc, c->status, c->code, c->message);
+    case CONN_STREAM:
+        c->phase = CONN_RESPONDED;
+        r = sub_sse_response(c);
+        if (!r)
+            return MHD_NO;
+        ret = MHD_queue_response(mc, MHD_HTTP_OK, r);
+        MHD_destroy_response(r);
+        return ret;
+    case CONN_RESPONDED:
+        return MHD_YES;
+    default: /* still waiting */
+        MHD_suspend_connection(mc);
+        c->suspended = true;
+        return MHD_YES;
+    }
+}
+
+/* ---- MHD callbacks ---- */
+
+static const char *route_path(const char *url)
+{
+    if (strncmp(url, "/api/v1/", 8) == 0)
+        return url + 7;
+    return url;
+}
+
+/* *con_cls after the first call: the request's headers are in. */
+static char first_call;
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    const char *path = route_path(url);
+    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+
+    /* Answer only once the whole request is in: MHD 0.9.75 closes the
+     * connection after a response queued from the first call. */
+    if (!*con_cls) {
+        *con_cls = &first_call;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        *upload_data_size = 0; /* bodies are ignored */
+        return MHD_YES;
+    }
+    if (*con_cls != &first_call)
+        return events_continue(*con_cls, mc);
+    *con_cls = NULL;
+    if (strcmp(path, "/healthz") == 0)
+        return get ? reply_text(mc, MHD_HTTP_OK, "text/plain; charset=utf-8", "ok\n")
+                   : reply_error(mc, 405, "method_not_allowed", "use GET");
+    if (strcmp(path, "/readyz") == 0) {
+        bool ready = rds_ready() && pgq_ready() && !H.stopping;
+
+        return reply_text(mc, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+                          "text/plain; charset=utf-8", ready ? "ready\n" : "not ready\n");
+    }
+    if (strcmp(path, "/events") == 0) {
+        if (strcmp(method, "GET") != 0)
+            return reply_error(mc, 405, "method_not_allowed", "use GET");
+        return events_start(mc, con_cls);
+    }
+    return reply_error(mc, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint");
+}
+
+static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct push_conn *c = *con_cls;
+
+    *con_cls = NULL;
+    if (!c || (void *)c == (void *)&first_call)
+        return;
+    c->completed = true;
+    c->suspended = false;
+    if (c->s.hub && c->s.state != HUB_S_CLOSED)
+        log_debug("stream %" PRIu64 " of user %" PRId64 " ended (%d)", c->s.id, c->user_id,
+                  (int)toe);
+    hub_stream_close(&c->s);
+    if (c->pg) {
+        pgq_cancel(c->pg);
+        c->pg = NULL;
+        conn_unref(c);
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        H.conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    H.nconns--;
+    conn_unref(c);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[256];
+    size_t n;
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = 0;
+    log_warn("mhd: %s", msg);
+}
+
+int http_start(const struct cfg *cfg, struct hub *h, const unsigned char *key)
+{
+    struct sockaddr_in sin;
+
+    H.cfg = cfg;
+    H.hub = h;
+    H.key = key;
+    H.mhd_deadline_ms = -1;
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons((uint16_t)cfg->push_port);
+    if (inet_pton(AF_INET, cfg->push_addr, &sin.sin_addr) != 1) {
+        log_err("push_addr %s is not an IPv4 address", cfg->push_addr);
+        return CHAT_ERR_IO;
+    }
+    H.d = MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request,
+        NULL, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)cfg->push_max_conns, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_POOL_SIZE,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONN_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, NULL, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned)1024, MHD_OPTION_END);
+    if (!H.d) {
+        log_err("cannot listen on %s:%d", cfg->push_addr, cfg->push_port);
+        return CHAT_ERR_IO;
+    }
+    log_info("listening on %s:%d", cfg->push_addr, cfg->push_port);
+    return 0;
+}
+
+int http_epoll_fd(void)
+{
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(H.d, MHD_DAEMON_INFO_EPOLL_FD);
+
+    return i ? i->epoll_fd : -1;
+}
+
+int64_t http_run(bool fd_ready, int64_t now)
+{
+    MHD_UNSIGNED_LONG_LONG t;
+    unsigned resumed = run_wakes();
+
+    if (fd_ready || resumed || (H.mhd_deadline_ms >= 0 && now >= H.mhd_deadline_ms))
+        MHD_run(H.d);
+    if (H.wakes)
+        return 0;
+    if (MHD_get_timeout(H.d, &t) != MHD_YES) {
+        H.mhd_deadline_ms = -1;
+        return -1;
+    }
+    if (t > 3600000)
+        t = 3600000;
+    H.mhd_deadline_ms = now + (int64_t)t;
+    return (int64_t)t;
+}
+
+void http_tick(int64_t now)
+{
+    struct push_conn *c, *next;
+    int64_t hb_ms = (int64_t)H.cfg->heartbeat * 1000;
+    int64_t unix_now = loop_unix();
+
+    if (hb_ms <= 0 || hb_ms > 20000)
+        hb_ms = 15000;
+    for (c = H.conns; c; c = next) {
+        next = c->next;
+        if (c->phase == CONN_AUTH || c->phase == CONN_OPEN) {
+            if (now - c->started_ms > HTTP_SETUP_TIMEOUT_MS)
+                conn_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "stream setup timed out");
+            continue;
+        }
+        if (c->phase != CONN_RESPONDED || c->end)
+            continue;
+        if (c->s.state == HUB_S_CLOSED || unix_now - c->s.opened_at > HTTP_STREAM_MAX_AGE_S) {
+            hub_stream_close(&c->s);
+            sub_sse_end(c, MHD_CONTENT_READER_END_OF_STREAM);
+            continue;
+        }
+        sub_sse_tick(c, now, hb_ms);
+    }
+}
+
+void http_shutdown_begin(void)
+{
+    struct push_conn *c, *next;
+    MHD_socket fd;
+
+    H.stopping = true;
+    fd = MHD_quiesce_daemon(H.d);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    for (c = H.conns; c; c = next) {
+        next = c->next;
+        if (c->phase == CONN_RESPONDED) {
+            hub_stream_close(&c->s);
+            sub_sse_end(c, MHD_CONTENT_READER_END_OF_STREAM);
+        } else {
+            conn_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "shutting down");
+        }
+    }
+}
+
+unsigned http_active(void)
+{
+    return H.nconns;
+}
+
+void http_stop(void)
+{
+    run_wakes();
+    MHD_stop_daemon(H.d);
+    H.d = NULL;
+}

@@ -1,0 +1,41 @@
+/* http.h - chat-push's HTTP side: the MHD daemon, routing, stream auth.
+ *
+ * Routes (with or without the /api/v1 prefix nginx passes through):
+ *   GET /events   SSE stream (API.md "Real-time events"), auth by
+ *                 ?ticket=<hex> or Authorization: Bearer <JWT>
+ *   GET /healthz  200 "ok" while the process runs
+ *   GET /readyz   200 when Redis is subscribed and PostgreSQL connected
+ * The daemon runs in our loop (MHD_USE_EPOLL, no thread of its own): main.c
+ * adds http_epoll_fd() to its epoll set and calls http_run.
+ */
+#ifndef CHAT_HTTP_H
+#define CHAT_HTTP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cfg.h"
+#include "hub.h"
+
+/* Start the daemon on cfg->push_addr:push_port. key is the JWT key
+ * (JWT_KEY_LEN bytes, kept by pointer). Returns 0 or CHAT_ERR_IO. */
+int http_start(const struct cfg *cfg, struct hub *h, const unsigned char *key);
+/* MHD's epoll fd, for the loop. */
+int http_epoll_fd(void);
+/* Resume the connections woken since the last pass (one batch), then let MHD
+ * work if its fd was ready, it resumed something, or its timeout passed.
+ * Returns the milliseconds the loop may wait for MHD's sake (-1: no limit). */
+int64_t http_run(bool fd_ready, int64_t now_ms);
+/* Once a second: heartbeats, stream age limits, stuck authentications. */
+void http_tick(int64_t now_ms);
+/* Stop accepting and end every stream cleanly (resumes what is suspended). */
+void http_shutdown_begin(void);
+/* Requests still being served. */
+unsigned http_active(void);
+/* MHD_stop_daemon, after http_shutdown_begin and a last http_run. */
+void http_stop(void);
+
+/* hub_ops.baseline: read the stream's chats and check its token. */
+void http_baseline(void *ctx, struct hub_stream *s);
+
+#endif

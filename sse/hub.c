@@ -1,0 +1,929 @@
+/* hub.c - chat -> streams, user -> streams, channel refcounts and fan-out.
+ *
+ * Objects: a hub_user per local user with open streams, a hub_chat per chat
+ * some local stream carries, a hub_member per (stream, chat) holding the last
+ * version delivered to that stream. Users and chats sit in two small hash
+ * tables keyed by id; each doubles as a Redis channel with a refcount (its
+ * streams or members) and a state (idle, subscribing, subscribed,
+ * unsubscribing), so at most one command per channel is in flight and an
+ * object lives until its channel is idle and unreferenced.
+ *
+ * stream.unconfirmed counts the stream's channels not in the subscribed
+ * state; a stream turns live (and gets `resync`) when it reaches 0 after its
+ * baseline is in, and again after a Redis reconnect.
+ */
+#include "hub.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "log.h"
+#include "sub.h"
+
+enum chan_state { CHAN_IDLE, CHAN_SUBSCRIBING, CHAN_SUBSCRIBED, CHAN_UNSUBSCRIBING };
+
+/* The part users and chats share: hash entry and Redis channel. */
+struct hub_node {
+    int64_t key;
+    struct hub_node *hnext;
+    unsigned char kind;  /* enum hub_chan_kind */
+    unsigned char state; /* enum chan_state */
+    int refs;            /* streams (user) or members (chat) */
+};
+
+struct hub_user {
+    struct hub_node n;
+    struct hub_stream *streams;
+};
+
+struct hub_chat {
+    struct hub_node n;
+    int64_t version; /* highest version seen on chat:{id} */
+    struct hub_member *members;
+};
+
+struct hub_member {
+    struct hub_stream *stream;
+    struct hub_chat *chat;
+    int64_t version; /* last version delivered to (or covered for) the stream */
+    struct hub_member *chat_prev, *chat_next;
+    struct hub_member *stream_prev, *stream_next;
+};
+
+/* A chat the user left while the stream's baseline was being read. */
+struct hub_tomb {
+    int64_t chat_id, version;
+    struct hub_tomb *next;
+};
+
+struct hub_map {
+    struct hub_node **slots;
+    size_t cap; /* power of two */
+    size_t n;
+};
+
+/* ---- hash table of nodes keyed by id ---- */
+
+static size_t map_slot(const struct hub_map *m, int64_t key)
+{
+    return (size_t)(((uint64_t)key * 0x9E3779B97F4A7C15ull) >> 20) & (m->cap - 1);
+}
+
+static struct hub_map *map_new(void)
+{
+    struct hub_map *m = calloc(1, sizeof(*m));
+
+    if (!m)
+        abort();
+    m->cap = 64;
+    m->slots = calloc(m->cap, sizeof(*m->slots));
+    if (!m->slots)
+        abort();
+    return m;
+}
+
+static struct hub_node *map_get(const struct hub_map *m, int64_t key)
+{
+    struct hub_node *n;
+
+    for (n = m->slots[map_slot(m, key)]; n; n = n->hnext)
+        if (n->key == key)
+            return n;
+    return NULL;
+}
+
+static void map_grow(struct hub_map *m)
+{
+    struct hub_map big = {.cap = m->cap * 2};
+    size_t i;
+
+    big.slots = calloc(big.cap, sizeof(*big.slots));
+    if (!big.slots)
+        abort();
+    for (i = 0; i < m->cap; i++) {
+        struct hub_node *n = m->slots[i], *next;
+
+        for (; n; n = next) {
+            size_t j = map_slot(&big, n->key);
+
+            next = n->hnext;
+            n->hnext = big.slots[j];
+            big.slots[j] = n;
+        }
+    }
+    free(m->slots);
+    m->slots = big.slots;
+    m->cap = big.cap;
+}
+
+static void map_put(struct hub_map *m, struct hub_node *n)
+{
+    size_t i;
+
+    if (m->n >= m->cap)
+        map_grow(m);
+    i = map_slot(m, n->key);
+    n->hnext = m->slots[i];
+    m->slots[i] = n;
+    m->n++;
+}
+
+static void map_del(struct hub_map *m, struct hub_node *n)
+{
+    struct hub_node **p = &m->slots[map_slot(m, n->key)];
+
+    while (*p && *p != n)
+        p = &(*p)->hnext;
+    if (*p) {
+        *p = n->hnext;
+        m->n--;
+    }
+}
+
+/* Call fn on every node; fn may delete the node it is given. */
+static void map_each(struct hub_map *m, void (*fn)(struct hub *h, struct hub_node *n),
+                     struct hub *h)
+{
+    size_t i;
+
+    for (i = 0; i < m->cap; i++) {
+        struct hub_node *n = m->slots[i], *next;
+
+        for (; n; n = next) {
+            next = n->hnext;
+            fn(h, n);
+        }
+    }
+}
+
+/* ---- events ---- */
+
+static bool type_ok(const char *t, size_t len)
+{
+    size_t i;
+
+    if (len == 0 || len > 64)
+        return false;
+    for (i = 0; i < len; i++) {
+        char c = t[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+/* Optional id field: absent is fine (0), present must be a valid id. */
+static int opt_id(const cJSON *obj, const char *name, int64_t *out)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
+
+    *out = 0;
+    if (!it || cJSON_IsNull(it))
+        return 0;
+    return json_get_id(it, out);
+}
+
+static struct hub_event *event_build(const char *type, size_t tlen, const char *json, size_t len,
+                                     bool strip)
+{
+    struct hub_event *ev = malloc(sizeof(*ev) + tlen + len + 20);
+    char *p;
+    size_t i;
+
+    if (!ev)
+        abort();
+    memset(ev, 0, sizeof(*ev));
+    ev->refs = 1;
+    p = ev->text;
+    memcpy(p, "event: ", 7);
+    p += 7;
+    ev->type_off = (unsigned short)(p - ev->text);
+    ev->type_len = (unsigned short)tlen;
+    memcpy(p, type, tlen);
+    p += tlen;
+    memcpy(p, "\ndata: ", 7);
+    p += 7;
+    ev->json_off = (size_t)(p - ev->text);
+    for (i = 0; i < len; i++)
+        if (!strip || (json[i] != '\r' && json[i] != '\n'))
+            *p++ = json[i];
+    ev->json_len = (size_t)(p - ev->text) - ev->json_off;
+    memcpy(p, "\n\n", 3);
+    p += 2;
+    ev->len = (size_t)(p - ev->text);
+    return ev;
+}
+
+struct hub_event *hub_event_new(const char *json, size_t len)
+{
+    const char *why = NULL;
+    cJSON *root = json_parse(json, len, &why);
+    const cJSON *type;
+    struct hub_event *ev = NULL;
+    int64_t chat_id, user_id, version = 0;
+    const cJSON *v;
+
+    if (!root)
+        return NULL;
+    type = cJSON_GetObjectItemCaseSensitive(root, "type");
+    if (!cJSON_IsObject(root) || !cJSON_IsString(type) ||
+        !type_ok(type->valuestring, strlen(type->valuestring)))
+        goto out;
+    if (opt_id(root, "chat_id", &chat_id) || opt_id(root, "user_id", &user_id))
+        goto out;
+    v = cJSON_GetObjectItemCaseSensitive(root, "version");
+    if (v && !cJSON_IsNull(v) && json_get_int(v, 1, ((int64_t)1 << 53) - 1, &version))
+        goto out;
+    ev = event_build(type->valuestring, strlen(type->valuestring), json, len, true);
+    ev->chat_id = chat_id;
+    ev->user_id = user_id;
+    ev->version = version;
+out:
+    cJSON_Delete(root);
+    return ev;
+}
+
+struct hub_event *hub_event_resync(int64_t chat_id)
+{
+    char json[64];
+    int n;
+    struct hub_event *ev;
+
+    if (chat_id)
+        n = snprintf(json, sizeof(json), "{\"type\":\"resync\",\"chat_id\":%" PRId64 "}", chat_id);
+    else
+        n = snprintf(json, sizeof(json), "{\"type\":\"resync\"}");
+    ev = event_build("resync", 6, json, (size_t)n, false);
+    ev->chat_id = chat_id;
+    return ev;
+}
+
+void hub_event_ref(struct hub_event *ev)
+{
+    ev->refs++;
+}
+
+void hub_event_unref(struct hub_event *ev)
+{
+    if (ev && --ev->refs == 0)
+        free(ev);
+}
+
+bool hub_event_is(const struct hub_event *ev, const char *t)
+{
+    size_t n = strlen(t);
+
+    return n == ev->type_len && memcmp(ev->text + ev->type_off, t, n) == 0;
+}
+
+/* ---- channels ---- */
+
+static void node_free(struct hub *h, struct hub_node *n)
+{
+    map_del(n->kind == HUB_CHAN_USER ? h->users : h->chats, n);
+    free(n);
+}
+
+/* Bring the channel's Redis state in line with its refcount; may free n. */
+static void chan_sync(struct hub *h, struct hub_node *n)
+{
+    switch (n->state) {
+    case CHAN_IDLE:
+        if (n->refs == 0)
+            node_free(h, n);
+        else if (h->redis_up && h->ops->subscribe(h->ops_ctx, n->kind, n->key) == 0)
+            n->state = CHAN_SUBSCRIBING;
+        break;
+    case CHAN_SUBSCRIBED:
+        if (n->refs > 0)
+            break;
+        if (h->redis_up && h->ops->unsubscribe(h->ops_ctx, n->kind, n->key) == 0) {
+            n->state = CHAN_UNSUBSCRIBING;
+        } else {
+            n->state = CHAN_IDLE;
+            node_free(h, n);
+        }
+        break;
+    default: /* a reply is due; act on it then */
+        break;
+    }
+}
+
+static void chan_ref(struct hub *h, struct hub_node *n)
+{
+    if (n->refs++ == 0)
+        chan_sync(h, n);
+}
+
+static void chan_unref(struct hub *h, struct hub_node *n)
+{
+    if (--n->refs == 0)
+        chan_sync(h, n);
+}
+
+static struct hub_user *user_get(struct hub *h, int64_t id, bool create)
+{
+    struct hub_user *u = (struct hub_user *)map_get(h->users, id);
+
+    if (u || !create)
+        return u;
+    u = calloc(1, sizeof(*u));
+    if (!u)
+        abort();
+    u->n.key = id;
+    u->n.kind = HUB_CHAN_USER;
+    map_put(h->users, &u->n);
+    return u;
+}
+
+static struct hub_chat *chat_get(struct hub *h, int64_t id, int64_t version, bool create)
+{
+    struct hub_chat *c = (struct hub_chat *)map_get(h->chats, id);
+
+    if (c || !create)
+        return c;
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        abort();
+    c->n.key = id;
+    c->n.kind = HUB_CHAN_CHAT;
+    c->version = version;
+    map_put(h->chats, &c->n);
+    return c;
+}
+
+/* ---- streams ---- */
+
+static void stream_push(struct hub_stream *s, struct hub_event *ev);
+
+/* Move s forward if what it waits for has happened. */
+static void stream_check(struct hub_stream *s)
+{
+    struct hub *h = s->hub;
+
+    switch (s->state) {
+    case HUB_S_USER:
+        if (s->user->n.state == CHAN_SUBSCRIBED) {
+            s->state = HUB_S_BASELINE;
+            h->ops->baseline(h->ops_ctx, s);
+        }
+        break;
+    case HUB_S_CHATS:
+        if (s->unconfirmed == 0) {
+            s->state = HUB_S_LIVE;
+            s->needs_resync = false;
+            stream_push(s, h->resync_all);
+        }
+        break;
+    case HUB_S_LIVE:
+        if (s->needs_resync && s->unconfirmed == 0) {
+            s->needs_resync = false;
+            stream_push(s, h->resync_all);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* Queue ev on a live stream; a full queue marks the stream for kicking. */
+static void stream_push(struct hub_stream *s, struct hub_event *ev)
+{
+    struct hub *h = s->hub;
+
+    if (s->state != HUB_S_LIVE || s->kicked)
+        return;
+    if (s->q_len >= HUB_QUEUE_MAX_EVENTS || s->q_bytes + ev->len > HUB_QUEUE_MAX_BYTES) {
+        s->kicked = true;
+        s->kick_next = h->kicked;
+        h->kicked = s;
+        return;
+    }
+    if (s->q_len == s->q_cap) {
+        unsigned cap = s->q_cap ? s->q_cap * 2 : 4, i;
+        struct hub_event **q = malloc(cap * sizeof(*q));
+
+        if (!q)
+            abort();
+        for (i = 0; i < s->q_len; i++)
+            q[i] = s->q[(s->q_head + i) % s->q_cap];
+        free(s->q);
+        s->q = q;
+        s->q_cap = cap;
+        s->q_head = 0;
+    }
+    hub_event_ref(ev);
+    s->q[(s->q_head + s->q_len) % s->q_cap] = ev;
+    s->q_len++;
+    s->q_bytes += ev->len;
+    if (s->q_len == 1)
+        s->ops->wake(s);
+}
+
+/* Close the streams that overflowed during this call and tell their transports. */
+static void hub_kick_pending(struct hub *h)
+{
+    while (h->kicked) {
+        struct hub_stream *s = h->kicked;
+
+        h->kicked = s->kick_next;
+        s->kick_next = NULL;
+        if (s->state == HUB_S_CLOSED)
+            continue;
+        log_info("stream %" PRIu64 " of user %" PRId64 " overflowed, closing", s->id,
+                 s->user->n.key);
+        hub_stream_close(s);
+        s->ops->kick(s, HUB_KICK_OVERFLOW);
+    }
+}
+
+static struct hub_member *stream_member(const struct hub_stream *s, int64_t chat_id)
+{
+    struct hub_member *m;
+
+    for (m = s->members; m; m = m->stream_next)
+        if (m->chat->n.key == chat_id)
+            return m;
+    return NULL;
+}
+
+static struct hub_member *member_add(struct hub_stream *s, int64_t chat_id, int64_t version)
+{
+    struct hub *h = s->hub;
+    struct hub_chat *c = chat_get(h, chat_id, version, true);
+    struct hub_member *m = calloc(1, sizeof(*m));
+
+    if (!m)
+        abort();
+    m->stream = s;
+    m->chat = c;
+    m->version = version;
+    m->chat_next = c->members;
+    if (c->members)
+        c->members->chat_prev = m;
+    c->members = m;
+    m->stream_next = s->members;
+    if (s->members)
+        s->members->stream_prev = m;
+    s->members = m;
+    s->nmembers++;
+    if (c->n.state != CHAN_SUBSCRIBED)
+        s->unconfirmed++;
+    chan_ref(h, &c->n);
+    return m;
+}
+
+static void member_remove(struct hub_member *m)
+{
+    struct hub_stream *s = m->stream;
+    struct hub_chat *c = m->chat;
+
+    if (m->chat_prev)
+        m->chat_prev->chat_next = m->chat_next;
+    else
+        c->members = m->chat_next;
+    if (m->chat_next)
+        m->chat_next->chat_prev = m->chat_prev;
+    if (m->stream_prev)
+        m->stream_prev->stream_next = m->stream_next;
+    else
+        s->members = m->stream_next;
+    if (m->stream_next)
+        m->stream_next->stream_prev = m->stream_prev;
+    s->nmembers--;
+    if (c->n.state != CHAN_SUBSCRIBED)
+        s->unconfirmed--;
+    free(m);
+    chan_unref(s->hub, &c->n);
+}
+
+static void tomb_add(struct hub_stream *s, int64_t chat_id, int64_t version)
+{
+    struct hub_tomb *t = malloc(sizeof(*t));
+
+    if (!t)
+        abort();
+    t->chat_id = chat_id;
+    t->version = version;
+    t->next = s->tombs;
+    s->tombs = t;
+}
+
+/* true if the user left chat_id at a version after `version`. */
+static bool tomb_covers(const struct hub_stream *s, int64_t chat_id, int64_t version)
+{
+    const struct hub_tomb *t;
+
+    for (t = s->tombs; t; t = t->next)
+        if (t->chat_id == chat_id && t->version > version)
+            return true;
+    return false;
+}
+
+static void tombs_free(struct hub_stream *s)
+{
+    while (s->tombs) {
+        struct hub_tomb *t = s->tombs;
+
+        s->tombs = t->next;
+        free(t);
+    }
+}
+
+int hub_stream_open(struct hub *h, struct hub_stream *s, int64_t user_id, int64_t session_id,
+                    int64_t now)
+{
+    struct hub_user *u = user_get(h, user_id, true);
+
+    s->hub = h;
+    s->user = u;
+    s->id = h->next_id++;
+    s->session_id = session_id;
+    s->state = HUB_S_USER;
+    s->q_seq = 1;
+    s->opened_at = now;
+    s->user_prev = NULL;
+    s->user_next = u->streams;
+    if (u->streams)
+        u->streams->user_prev = s;
+    u->streams = s;
+    s->all_prev = NULL;
+    s->all_next = h->streams;
+    if (h->streams)
+        h->streams->all_prev = s;
+    h->streams = s;
+    h->nstreams++;
+    if (u->n.state != CHAN_SUBSCRIBED)
+        s->unconfirmed++;
+    chan_ref(h, &u->n);
+    stream_check(s);
+    return 0;
+}
+
+void hub_stream_baseline_add(struct hub_stream *s, int64_t chat_id, int64_t version)
+{
+    struct hub_member *m;
+
+    if (s->state != HUB_S_BASELINE || tomb_covers(s, chat_id, version))
+        return;
+    m = stream_member(s, chat_id);
+    if (!m)
+        member_add(s, chat_id, version);
+    else if (m->version < version)
+        m->version = version;
+}
+
+void hub_stream_baseline_done(struct hub_stream *s)
+{
+    if (s->state != HUB_S_BASELINE)
+        return;
+    tombs_free(s);
+    s->state = HUB_S_CHATS;
+    stream_check(s);
+    hub_kick_pending(s->hub);
+}
+
+void hub_stream_close(struct hub_stream *s)
+{
+    struct hub *h = s->hub;
+    struct hub_user *u = s->user;
+
+    if (s->state == HUB_S_CLOSED || !h)
+        return;
+    s->state = HUB_S_CLOSED;
+    while (s->members)
+        member_remove(s->members);
+    tombs_free(s);
+    while (s->q_len)
+        hub_stream_pop(s);
+    free(s->q);
+    s->q = NULL;
+    s->q_cap = 0;
+    if (s->user_prev)
+        s->user_prev->user_next = s->user_next;
+    else
+        u->streams = s->user_next;
+    if (s->user_next)
+        s->user_next->user_prev = s->user_prev;
+    if (s->all_prev)
+        s->all_prev->all_next = s->all_next;
+    else
+        h->streams = s->all_next;
+    if (s->all_next)
+        s->all_next->all_prev = s->all_prev;
+    h->nstreams--;
+    s->user = NULL;
+    chan_unref(h, &u->n);
+}
+
+struct hub_event *hub_stream_peek(struct hub_stream *s, uint64_t *seq)
+{
+    if (!s->q_len)
+        return NULL;
+    if (seq)
+        *seq = s->q_seq;
+    return s->q[s->q_head];
+}
+
+void hub_stream_pop(struct hub_stream *s)
+{
+    struct hub_event *ev;
+
+    if (!s->q_len)
+        return;
+    ev = s->q[s->q_head];
+    s->q_head = (s->q_head + 1) % s->q_cap;
+    s->q_len--;
+    s->q_bytes -= ev->len;
+    s->q_seq++;
+    hub_event_unref(ev);
+}
+
+int hub_cursor_format(const struct hub_stream *s, uint64_t seq, char *out)
+{
+    return snprintf(out, HUB_CURSOR_MAX, "%" PRIx64 ".%" PRIx64 ".%" PRIu64, s->hub->epoch, s->id,
+                    seq);
+}
+
+/* ---- Redis replies ---- */
+
+static struct hub_node *node_get(struct hub *h, enum hub_chan_kind kind, int64_t id)
+{
+    return map_get(kind == HUB_CHAN_USER ? h->users : h->chats, id);
+}
+
+void hub_on_subscribed(struct hub *h, enum hub_chan_kind kind, int64_t id)
+{
+    struct hub_node *n = node_get(h, kind, id);
+
+    if (!n || n->state != CHAN_SUBSCRIBING)
+        return;
+    n->state = CHAN_SUBSCRIBED;
+    if (n->refs == 0) {
+        chan_sync(h, n);
+        return;
+    }
+    n->refs++; /* hold n while streams move on */
+    if (kind == HUB_CHAN_USER) {
+        struct hub_stream *s, *next;
+
+        for (s = ((struct hub_user *)n)->streams; s; s = next) {
+            next = s->user_next;
+            s->unconfirmed--;
+            stream_check(s);
+        }
+    } else {
+        struct hub_member *m, *next;
+
+        for (m = ((struct hub_chat *)n)->members; m; m = next) {
+            next = m->chat_next;
+            m->stream->unconfirmed--;
+            stream_check(m->stream);
+        }
+    }
+    chan_unref(h, n);
+    hub_kick_pending(h);
+}
+
+void hub_on_unsubscribed(struct hub *h, enum hub_chan_kind kind, int64_t id)
+{
+    struct hub_node *n = node_get(h, kind, id);
+
+    if (!n || n->state != CHAN_UNSUBSCRIBING)
+        return;
+    n->state = CHAN_IDLE;
+    chan_sync(h, n);
+}
+
+/* Deliver ev to s through its member entry m (NULL: no version check). */
+static void stream_deliver(struct hub_stream *s, struct hub_member *m, struct hub_event *ev)
+{
+    if (m && ev->version) {
+        if (ev->version <= m->version)
+            return;
+        m->version = ev->version;
+    }
+    stream_push(s, ev);
+}
+
+static bool event_is_join(const struct hub_event *ev, int64_t user_id)
+{
+    if (hub_event_is(ev, "chat.created"))
+        return true;
+    return hub_event_is(ev, "member.joined") && (ev->user_id == 0 || ev->user_id == user_id);
+}
+
+static bool event_is_leave(const struct hub_event *ev, int64_t user_id)
+{
+    return hub_event_is(ev, "member.left") && ev->user_id == user_id;
+}
+
+/* An event on user:{id}, for one of the user's streams. */
+static void user_event(struct hub_stream *s, struct hub_event *ev)
+{
+    int64_t uid = s->user->n.key;
+    struct hub_member *m;
+
+    if (!ev->chat_id || !ev->version) {
+        stream_push(s, ev);
+        return;
+    }
+    m = stream_member(s, ev->chat_id);
+    if (event_is_join(ev, uid)) {
+        if (!m) {
+            if (tomb_covers(s, ev->chat_id, ev->version))
+                return;
+            m = member_add(s, ev->chat_id, ev->version - 1);
+        }
+        stream_deliver(s, m, ev);
+    } else if (event_is_leave(ev, uid)) {
+        if (!m) {
+            if (s->state < HUB_S_CHATS)
+                tomb_add(s, ev->chat_id, ev->version);
+            return;
+        }
+        if (ev->version <= m->version)
+            return; /* stale: already past it */
+        stream_deliver(s, m, ev);
+        member_remove(m);
+        stream_check(s);
+    } else if (m) {
+        stream_deliver(s, m, ev);
+    }
+}
+
+static void chat_event(struct hub *h, struct hub_chat *c, struct hub_event *ev)
+{
+    struct hub_member *m, *next;
+
+    if (ev->chat_id && ev->chat_id != c->n.key)
+        return;
+    if (ev->version) {
+        if (ev->version <= c->version)
+            return; /* seen: the outbox relay republishes */
+        if (ev->version > c->version + 1 && c->version > 0)
+            h->ops->gap(h->ops_ctx, c->n.key, c->version, ev->version);
+        c->version = ev->version;
+    }
+    c->n.refs++; /* hold c: members may leave below */
+    for (m = c->members; m; m = next) {
+        struct hub_stream *s = m->stream;
+
+        next = m->chat_next;
+        if (ev->version && ev->version <= m->version)
+            continue;
+        stream_deliver(s, m, ev);
+        if (event_is_leave(ev, s->user->n.key)) {
+            if (s->state < HUB_S_CHATS)
+                tomb_add(s, c->n.key, ev->version);
+            member_remove(m);
+            stream_check(s);
+        }
+    }
+    chan_unref(h, &c->n);
+}
+
+void hub_on_message(struct hub *h, enum hub_chan_kind kind, int64_t id, const char *payload,
+                    size_t len)
+{
+    struct hub_node *n = node_get(h, kind, id);
+    struct hub_event *ev;
+
+    if (!n || n->state != CHAN_SUBSCRIBED)
+        return;
+    ev = hub_event_new(payload, len);
+    if (!ev) {
+        log_warn("dropped a malformed event on %s:%" PRId64,
+                 kind == HUB_CHAN_USER ? "user" : "chat", id);
+        return;
+    }
+    if (kind == HUB_CHAN_USER) {
+        struct hub_stream *s, *next;
+
+        n->refs++;
+        for (s = ((struct hub_user *)n)->streams; s; s = next) {
+            next = s->user_next;
+            user_event(s, ev);
+        }
+        chan_unref(h, n);
+    } else {
+        chat_event(h, (struct hub_chat *)n, ev);
+    }
+    hub_event_unref(ev);
+    hub_kick_pending(h);
+}
+
+/* ---- Redis connection ---- */
+
+static void node_down(struct hub *h, struct hub_node *n)
+{
+    if (n->state == CHAN_SUBSCRIBED && n->refs > 0) {
+        if (n->kind == HUB_CHAN_USER) {
+            struct hub_stream *s;
+
+            for (s = ((struct hub_user *)n)->streams; s; s = s->user_next)
+                s->unconfirmed++;
+        } else {
+            struct hub_member *m;
+
+            for (m = ((struct hub_chat *)n)->members; m; m = m->chat_next)
+                m->stream->unconfirmed++;
+        }
+    }
+    n->state = CHAN_IDLE;
+    if (n->refs == 0)
+        node_free(h, n);
+}
+
+static void node_up(struct hub *h, struct hub_node *n)
+{
+    chan_sync(h, n);
+}
+
+void hub_redis_down(struct hub *h)
+{
+    struct hub_stream *s;
+
+    if (!h->redis_up)
+        return;
+    h->redis_up = false;
+    map_each(h->users, node_down, h);
+    map_each(h->chats, node_down, h);
+    for (s = h->streams; s; s = s->all_next)
+        if (s->state == HUB_S_LIVE)
+            s->needs_resync = true;
+}
+
+void hub_redis_up(struct hub *h)
+{
+    h->redis_up = true;
+    map_each(h->users, node_up, h);
+    map_each(h->chats, node_up, h);
+}
+
+/* ---- the hub ---- */
+
+void hub_init(struct hub *h, const struct hub_ops *ops, void *ops_ctx, uint64_t epoch)
+{
+    memset(h, 0, sizeof(*h));
+    h->ops = ops;
+    h->ops_ctx = ops_ctx;
+    h->epoch = epoch;
+    h->next_id = 1;
+    h->users = map_new();
+    h->chats = map_new();
+    h->resync_all = hub_event_resync(0);
+}
+
+static void node_drop(struct hub *h, struct hub_node *n)
+{
+    node_free(h, n);
+}
+
+void hub_release(struct hub *h)
+{
+    map_each(h->users, node_drop, h);
+    map_each(h->chats, node_drop, h);
+    free(h->users->slots);
+    free(h->users);
+    free(h->chats->slots);
+    free(h->chats);
+    hub_event_unref(h->resync_all);
+    h->users = h->chats = NULL;
+    h->resync_all = NULL;
+}
+
+void hub_foreach_stream(struct hub *h, void (*fn)(struct hub_stream *s, void *arg), void *arg)
+{
+    struct hub_stream *s, *next;
+
+    for (s = h->streams; s; s = next) {
+        next = s->all_next;
+        fn(s, arg);
+    }
+}
+
+unsigned hub_user_nstreams(struct hub *h, int64_t user_id)
+{
+    struct hub_user *u = user_get(h, user_id, false);
+    struct hub_stream *s;
+    unsigned n = 0;
+
+    for (s = u ? u->streams : NULL; s; s = s->user_next)
+        n++;
+    return n;
+}
+
+size_t hub_count_chats(const struct hub *h)
+{
+    return h->chats->n;
+}
+
+size_t hub_count_users(const struct hub *h)
+{
+    return h->users->n;
+}

@@ -1,0 +1,244 @@
+/* main.c - chat-push: startup, signals and the one epoll event loop.
+ *
+ * The epoll set holds MHD's own epoll fd (http.c), the two hiredis contexts
+ * (rds_sub.c), the libpq socket (pgq.c), a timerfd ticking every 250 ms and
+ * a signalfd for SIGTERM/SIGINT. Each pass: wait, dispatch, then resume the
+ * woken connections in one batch and run MHD if it has work (http_run),
+ * and send queued PostgreSQL queries. Nothing here blocks.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "err.h"
+#include "http.h"
+#include "hub.h"
+#include "jwt.h"
+#include "log.h"
+#include "loop.h"
+#include "pgq.h"
+#include "rds_sub.h"
+
+#define TICK_MS 250
+#define SHUTDOWN_GRACE_MS 1500
+
+static int epfd = -1;
+static int64_t now_ms, now_unix;
+
+/* ---- loop.h ---- */
+
+int loop_io_set(struct loop_io *io, int fd, uint32_t events)
+{
+    struct epoll_event ev = {.events = events, .data.ptr = io};
+
+    if (io->fd >= 0 && io->fd != fd)
+        loop_io_del(io);
+    if (io->fd == fd && io->events == events)
+        return 0;
+    if (io->fd == fd && epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) == 0) {
+        io->events = events;
+        return 0;
+    }
+    /* New, or the old registration vanished with a closed descriptor. */
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) &&
+        (errno != EEXIST || epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev)))
+        return CHAT_ERR_IO;
+    io->fd = fd;
+    io->events = events;
+    return 0;
+}
+
+void loop_io_del(struct loop_io *io)
+{
+    if (io->fd >= 0)
+        epoll_ctl(epfd, EPOLL_CTL_DEL, io->fd, NULL); /* may be closed already */
+    io->fd = -1;
+    io->events = 0;
+}
+
+static void clock_update(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    now_unix = (int64_t)time(NULL);
+}
+
+int64_t loop_now_ms(void)
+{
+    return now_ms;
+}
+
+int64_t loop_unix(void)
+{
+    return now_unix;
+}
+
+/* ---- the process ---- */
+
+static struct {
+    struct cfg cfg;
+    unsigned char key[JWT_KEY_LEN];
+    struct hub hub;
+    bool mhd_ready, stopping, tick_due;
+    int64_t stop_deadline_ms;
+    int sigfd, timerfd;
+} P;
+
+static void on_mhd(struct loop_io *io, uint32_t revents)
+{
+    P.mhd_ready = true;
+}
+
+static void on_timer(struct loop_io *io, uint32_t revents)
+{
+    uint64_t n;
+
+    if (read(io->fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+        log_warn("timerfd read: %s", strerror(errno));
+    P.tick_due = true;
+}
+
+static void on_signal(struct loop_io *io, uint32_t revents)
+{
+    struct signalfd_siginfo si;
+
+    while (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (P.stopping)
+            continue;
+        log_info("signal %d: stopping, %u streams to end", (int)si.ssi_signo, http_active());
+        P.stopping = true;
+        P.stop_deadline_ms = now_ms + SHUTDOWN_GRACE_MS;
+        http_shutdown_begin();
+    }
+}
+
+static void on_gap(void *ctx, int64_t chat_id, int64_t have, int64_t got)
+{
+    /* Backfill from the change log comes later (DESIGN.md, continuity 2);
+     * clients fill gaps themselves meanwhile (API.md client rule 3). */
+    log_debug("chat %" PRId64 " jumped from version %" PRId64 " to %" PRId64, chat_id, have, got);
+}
+
+static const struct hub_ops hub_ops = {
+    .subscribe = rds_subscribe,
+    .unsubscribe = rds_unsubscribe,
+    .baseline = http_baseline,
+    .gap = on_gap,
+};
+
+static int setup_fds(void)
+{
+    static struct loop_io mhd_io = LOOP_IO_INIT(on_mhd);
+    static struct loop_io timer_io = LOOP_IO_INIT(on_timer);
+    static struct loop_io sig_io = LOOP_IO_INIT(on_signal);
+    struct itimerspec its = {{0, TICK_MS * 1000000L}, {0, TICK_MS * 1000000L}};
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    if (sigprocmask(SIG_BLOCK, &set, NULL))
+        return CHAT_ERR_IO;
+    P.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    P.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (P.sigfd < 0 || P.timerfd < 0 || timerfd_settime(P.timerfd, 0, &its, NULL))
+        return CHAT_ERR_IO;
+    if (loop_io_set(&sig_io, P.sigfd, EPOLLIN) || loop_io_set(&timer_io, P.timerfd, EPOLLIN) ||
+        loop_io_set(&mhd_io, http_epoll_fd(), EPOLLIN))
+        return CHAT_ERR_IO;
+    return 0;
+}
+
+static void tick(void)
+{
+    P.tick_due = false;
+    rds_tick(now_ms);
+    pgq_tick(now_ms);
+    http_tick(now_ms);
+}
+
+static void run(void)
+{
+    struct epoll_event evs[64];
+    int64_t wait_ms = 0;
+
+    for (;;) {
+        int n, i;
+
+        n = epoll_wait(epfd, evs, 64, (int)wait_ms);
+        if (n < 0 && errno != EINTR)
+            die("epoll_wait: %s", strerror(errno));
+        clock_update();
+        for (i = 0; i < n; i++) {
+            struct loop_io *io = evs[i].data.ptr;
+
+            io->cb(io, evs[i].events);
+        }
+        if (P.tick_due)
+            tick();
+        pgq_poll();
+        wait_ms = http_run(P.mhd_ready, now_ms);
+        P.mhd_ready = false;
+        if (P.stopping && (http_active() == 0 || now_ms >= P.stop_deadline_ms))
+            break;
+        if (wait_ms < 0 || wait_ms > TICK_MS)
+            wait_ms = TICK_MS;
+    }
+}
+
+static void node_name(char *out, size_t len)
+{
+    char host[64];
+
+    if (gethostname(host, sizeof(host)))
+        strcpy(host, "push");
+    host[sizeof(host) - 1] = 0;
+    snprintf(out, len, "%s:%d:%ld", host, P.cfg.push_port, (long)getpid());
+}
+
+int main(int argc, char **argv)
+{
+    char err[256], node[128];
+
+    signal(SIGPIPE, SIG_IGN); /* hiredis and MHD write to sockets */
+    if (cfg_load(&P.cfg, NULL, err, sizeof(err)))
+        die("chat-push: %s", err);
+    log_init("chat-push", log_level_parse(P.cfg.log_level));
+    if (jwt_key_load(P.cfg.jwt_key_file, P.key))
+        die("chat-push: cannot load the JWT key from %s", P.cfg.jwt_key_file);
+    epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0)
+        die("epoll_create1: %s", strerror(errno));
+    clock_update();
+    hub_init(&P.hub, &hub_ops, NULL, (uint64_t)now_unix);
+    if (http_start(&P.cfg, &P.hub, P.key))
+        die("chat-push: cannot start the HTTP daemon");
+    if (setup_fds())
+        die("chat-push: event loop setup: %s", strerror(errno));
+    node_name(node, sizeof(node));
+    rds_init(&P.hub, P.cfg.redis_host, P.cfg.redis_port, node);
+    pgq_init(P.cfg.db_conninfo);
+    log_info("started, redis %s:%d, heartbeat %d s", P.cfg.redis_host, P.cfg.redis_port,
+             P.cfg.heartbeat);
+
+    run();
+
+    http_stop();
+    rds_close();
+    pgq_close();
+    hub_release(&P.hub);
+    cfg_release(&P.cfg);
+    log_info("stopped");
+    return 0;
+}

@@ -1,0 +1,23 @@
+/* sub.h - the function table behind which every subscriber transport sits.
+ *
+ * After nchan's subscriber types: the hub (hub.h) knows streams only through
+ * these calls, and each transport (sub_sse.c now; long-poll and WebSocket
+ * later) embeds a struct hub_stream in its connection and fills in ops.
+ * Neither call may call back into the hub: both only mark the connection
+ * and let the event loop act on it (resumes are batched once per loop pass).
+ */
+#ifndef CHAT_SUB_H
+#define CHAT_SUB_H
+
+#include "hub.h"
+
+struct sub_ops {
+    const char *name; /* "sse", "poll", "ws": for logs */
+    /* Events were queued on s: send them when the connection can take them. */
+    void (*wake)(struct hub_stream *s);
+    /* The hub closed s (why: enum hub_kick); end the connection. s stays
+     * valid until the transport frees it. */
+    void (*kick)(struct hub_stream *s, enum hub_kick why);
+};
+
+#endif
