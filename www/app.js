@@ -37,6 +37,8 @@ const state = {
   epoch: 0,             // bumped on logout so late answers are dropped
 };
 
+let msgDom = { chatId: null, els: new Map() }; // rendered message elements by key
+
 function newStore() {
   return {
     bySeq: new Map(),     // seq -> message from the server
@@ -59,6 +61,7 @@ function resetState() {
   state.members.clear();
   state.typing.clear();
   state.openChatId = null;
+  msgDom = { chatId: null, els: new Map() };
 }
 
 // ---------------------------------------------------------------------------
@@ -298,8 +301,6 @@ function lastSeqByOthers(chatId) {
 const STATUS_TEXT = {
   pending: 'Sending…', sent: 'Sent', delivered: 'Delivered', read: 'Read', failed: 'Not sent',
 };
-
-let msgDom = { chatId: null, els: new Map() }; // rendered message elements by key
 
 function renderMessages() {
   const cid = state.openChatId;
