@@ -22,6 +22,7 @@
 #include "jwt.h"
 #include "log.h"
 #include "pwhash.h"
+#include "ratelimit.h"
 #include "req.h"
 
 #define PASSWORD_MIN 8
@@ -213,6 +214,8 @@ void auth_login(struct req *req)
         return;
     username = req_defer(req, free, strdup(username));
     username_valid(username); /* folds case; an invalid name simply finds nobody */
+    if (ratelimit_login_or_reply(req, username))
+        return;
     r = db_exec(&req->w->db, &st_user_by_name, (const char *[]){username});
     if (!r) {
         req_error(req, 503, "unavailable", "database unavailable");
@@ -229,6 +232,7 @@ void auth_login(struct req *req)
         ok = false;
     }
     hash_slot_release();
+    ratelimit_login_result(req, username, ok);
     if (!ok) {
         req_error(req, 401, "invalid_credentials", "wrong username or password");
         return;

@@ -21,6 +21,8 @@
 #include "cfg.h"
 #include "jwt.h"
 #include "log.h"
+#include "handlers.h"
+#include "ratelimit.h"
 #include "req.h"
 #include "router.h"
 
@@ -36,11 +38,24 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/* The routes without a token are the auth endpoints (and liveness). */
+static enum ratelimit_class rate_class(const struct route *route, const char *method)
+{
+    if (route && !route->auth && route->handler != health_live)
+        return RATELIMIT_AUTH;
+    return strcmp(method, "GET") == 0 ? RATELIMIT_READ : RATELIMIT_WRITE;
+}
+
 static void dispatch(struct req *req)
 {
     const struct route *route;
     enum router_result res = router_match(req->method, req->path, &route, req->params);
+    int auth = 0;
 
+    if (res == ROUTER_FOUND && route->auth)
+        auth = req_auth(req);
+    if (ratelimit_or_reply(req, rate_class(res == ROUTER_FOUND ? route : NULL, req->method)))
+        return;
     if (res == ROUTER_NOT_FOUND) {
         req_error(req, 404, "not_found", "no such endpoint");
         return;
@@ -50,8 +65,10 @@ static void dispatch(struct req *req)
         return;
     }
     req->scope = route->scope;
-    if (route->auth && req_auth_or_reply(req))
+    if (auth) {
+        req_auth_error(req, auth);
         return;
+    }
     route->handler(req);
     if (!req->replied)
         req_internal(req, "handler sent no reply");

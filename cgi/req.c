@@ -177,7 +177,7 @@ void req_error(struct req *req, int status, const char *code, const char *fmt, .
     buf_adds(&out, ",\"message\":");
     buf_add_json_str(&out, msg.s, msg.len);
     buf_adds(&out, "}}");
-    if (status == 429 || status == 503)
+    if ((status == 429 || status == 503) && !strstr(req->headers.s, "Retry-After:"))
         req_header(req, "Retry-After", "1");
     req_reply(req, status, out.s, (long)out.len);
     buf_release(&msg);
@@ -292,35 +292,39 @@ static const struct db_stmt st_auth_check = {
     "LEFT JOIN sessions s ON s.id = $2 AND s.user_id = u.id WHERE u.id = $1",
     2, true};
 
-int req_auth_or_reply(struct req *req)
+int req_auth(struct req *req)
 {
     const char *h = req_param(req, "HTTP_AUTHORIZATION");
     struct jwt_claims cl;
-    char uid[24], sid[24];
-    const char *params[2] = {uid, sid};
-    PGresult *r;
     const struct cfg *c = req->w->cfg;
+    const char *params[2];
+    PGresult *r;
 
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
-        req_error(req, 401, "unauthorized", "missing bearer token");
-        return -1;
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return 401;
+    if (jwt_verify(req->w->jwt_key, c->jwt_issuer, c->jwt_audience, h + 7, time(NULL), &cl))
+        return 401;
+    params[0] = req_id_str(req, cl.sub);
+    params[1] = req_id_str(req, cl.sid);
+    r = db_exec(&req->w->db, &st_auth_check, params);
+    if (!r) {
+        log_warn("auth: %s", req->w->db.errstr);
+        return 503;
     }
-    if (jwt_verify(req->w->jwt_key, c->jwt_issuer, c->jwt_audience, h + 7, time(NULL), &cl)) {
-        req_error(req, 401, "unauthorized", "invalid or expired token");
-        return -1;
-    }
-    snprintf(uid, sizeof(uid), "%lld", (long long)cl.sub);
-    snprintf(sid, sizeof(sid), "%lld", (long long)cl.sid);
-    r = req_db_or_reply(req, &st_auth_check, params);
-    if (!r)
-        return -1;
-    if (PQntuples(r) != 1 || db_int(r, 0, 0) != cl.tv || strcmp(PQgetvalue(r, 0, 1), "t") != 0) {
-        req_error(req, 401, "unauthorized", "token revoked");
-        return -1;
-    }
+    req_defer(req, (void (*)(void *))PQclear, r);
+    if (PQntuples(r) != 1 || db_int(r, 0, 0) != cl.tv || strcmp(PQgetvalue(r, 0, 1), "t") != 0)
+        return 401;
     req->user_id = cl.sub;
     req->session_id = cl.sid;
     return 0;
+}
+
+void req_auth_error(struct req *req, int status)
+{
+    if (status == 503)
+        req_error(req, 503, "unavailable", "database unavailable, retry shortly");
+    else
+        req_error(req, 401, "unauthorized", "missing, invalid, expired or revoked token");
 }
 
 PGresult *req_db_or_reply(struct req *req, const struct db_stmt *st, const char *const *params)

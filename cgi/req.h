@@ -48,7 +48,7 @@ struct req {
     size_t body_len;
     int64_t params[2];  /* :id path parameters, in order */
     unsigned scope;     /* scope the route needs (enum scope in router.h) */
-    int64_t user_id;    /* set by req_auth_or_reply */
+    int64_t user_id;    /* set by req_auth */
     int64_t session_id;
     bool replied;
     int status;         /* status sent, for the access log */
@@ -103,8 +103,11 @@ int req_query_int_or_reply(struct req *req, const char *name, int64_t min, int64
 
 /* Authenticate the Bearer access token (lib/jwt.h) and check that its
  * token_version and session are still current. Sets user_id and
- * session_id; sends 401 and returns -1 otherwise. */
-int req_auth_or_reply(struct req *req);
+ * session_id and returns 0; otherwise returns the status to answer (401,
+ * or 503 when the database is unreachable) without replying. */
+int req_auth(struct req *req);
+/* Send the error for a status req_auth returned. */
+void req_auth_error(struct req *req, int status);
 
 /* Run st (lib/db.h) with params; the result is PQcleared when the request
  * ends. On error sends 503 (database unreachable) or 500 and returns NULL. */

@@ -62,6 +62,10 @@ static const struct cfg_key cfg_keys[] = {
     CFG_I("api", api_threads, 1, 1024),
     CFG_I("api", body_limit, 1024, 64 << 20),
     CFG_I("api", max_group_members, 2, 1000000),
+    CFG_I("limits", rate_auth, 1, 1000000),
+    CFG_I("limits", rate_read, 1, 10000000),
+    CFG_I("limits", rate_write, 1, 10000000),
+    CFG_I("limits", login_failures, 1, 1000000),
     CFG_S("push", push_addr),
     CFG_I("push", push_port, 1, 65535),
     CFG_I("push", push_max_conns, 1, 10000000),
@@ -315,6 +319,10 @@ static void cfg_defaults_services(struct cfg_ctx *x)
     cfg_default_int(x, "api_threads", 8);
     cfg_default_int(x, "body_limit", 65536);
     cfg_default_int(x, "max_group_members", 10000);
+    cfg_default_int(x, "rate_auth", 300);
+    cfg_default_int(x, "rate_read", 1200);
+    cfg_default_int(x, "rate_write", 600);
+    cfg_default_int(x, "login_failures", 10);
     cfg_default_str(x, "push_addr", "127.0.0.1");
     cfg_default_int(x, "push_port", c->port + 1);
     cfg_default_int(x, "push_max_conns", 20000);

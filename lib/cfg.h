@@ -33,6 +33,11 @@ struct cfg {
     int api_threads;       /* worker threads, default 8 */
     int body_limit;        /* bytes, default 65536 */
     int max_group_members; /* default 10000 */
+    /* [limits] (API.md "Conventions": rate limits) */
+    int rate_auth;         /* auth requests per IP per minute, default 300 */
+    int rate_read;         /* GET requests per user (or IP) per minute, default 1200 */
+    int rate_write;        /* other requests per user (or IP) per minute, default 600 */
+    int login_failures;    /* failed logins per (account, IP) per 15 minutes, default 10 */
     /* [push] */
     char *push_addr;       /* listen address, default 127.0.0.1 */
     int push_port;         /* default port+1 */
