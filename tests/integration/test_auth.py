@@ -480,7 +480,8 @@ class ZzThrottleTest(ApiTestCase):
         other = register("thr2")
         got = None
         for i in range(40):
-            r = request("POST", "/auth/login", {"username": victim.username, "password": "bad guess %d" % i})
+            r = request("POST", "/auth/login", {"username": victim.username, "password": "bad guess %d" % i},
+                        retry_429=False)
             if r.status == 429:
                 got = r
                 break
@@ -489,9 +490,31 @@ class ZzThrottleTest(ApiTestCase):
         self.assertError(got, 429, "rate_limited")
         ra = got.header("Retry-After")
         self.assertIsNotNone(ra, "429 without Retry-After: " + got.describe())
+        self.assertEqual(len(got.headers.get_all("Retry-After")), 1,
+                         "exactly one Retry-After header: %r" % got.headers.get_all("Retry-After"))
         self.assertTrue(ra.strip().isdigit(), "Retry-After should be seconds: %r" % ra)
         r = request("POST", "/auth/login", {"username": other.username, "password": other.password})
         self.assertStatus(r, 200, "(another account from the same IP must still log in)")
+
+    def test_zzz_per_ip_limit_answer(self):
+        # Hammer one cheap auth endpoint until a 429 comes (or give up after
+        # 400 requests: the limit may be configured high for tests). The 429
+        # must carry the error shape, one Retry-After and the X-RateLimit headers.
+        got = None
+        for i in range(400):
+            r = request("POST", "/auth/refresh", {"refresh_token": "nonsense"}, retry_429=False)
+            if r.status == 429:
+                got = r
+                break
+        if got is None:
+            self.skipTest("no 429 within 400 auth requests (limit configured high)")
+        self.assertError(got, 429, "rate_limited")
+        ras = got.headers.get_all("Retry-After") or []
+        self.assertEqual(len(ras), 1, "exactly one Retry-After header: %r (%s)" % (ras, got.describe()))
+        self.assertTrue(ras[0].isdigit() and int(ras[0]) >= 1, ras)
+        for h in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"):
+            self.assertIsNotNone(got.header(h), "%s missing on 429" % h)
+        self.assertEqual(got.header("X-RateLimit-Remaining"), "0")
 
 
 if __name__ == "__main__":
