@@ -477,7 +477,12 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = 0;
-    log_warn("mhd: %s", msg);
+    /* Clients leaving mid-stream are routine, not warnings. */
+    if (strstr(msg, "application error generating response") ||
+        strstr(msg, "Failed to send the chunked response body"))
+        log_debug("mhd: %s", msg);
+    else
+        log_warn("mhd: %s", msg);
 }
 
 int http_start(const struct cfg *cfg, struct hub *h, const unsigned char *key)

@@ -162,10 +162,15 @@ static int setup_fds(void)
 
 static void tick(void)
 {
+    static int64_t last_http_tick;
+
     P.tick_due = false;
     rds_tick(now_ms);
     pgq_tick(now_ms);
-    http_tick(now_ms);
+    if (now_ms - last_http_tick >= 1000) {
+        last_http_tick = now_ms;
+        http_tick(now_ms);
+    }
 }
 
 static void run(void)

@@ -56,7 +56,8 @@ static void pgq_down(const char *why)
     struct pgq_req *r;
 
     if (Q.conn) {
-        log_warn("postgres: %s: %s", why, PQerrorMessage(Q.conn));
+        if (why)
+            log_warn("postgres: %s: %s", why, PQerrorMessage(Q.conn));
         loop_io_del(&Q.io);
         PQfinish(Q.conn);
         Q.conn = NULL;
@@ -219,7 +220,7 @@ void pgq_poll(void)
 
 void pgq_close(void)
 {
-    pgq_down("closing");
+    pgq_down(NULL);
     free(Q.conninfo);
     Q.conninfo = NULL;
 }

@@ -8,7 +8,9 @@
  * hub wakes are turned into resumes once per loop pass (http.c).
  * Server-sent events: WHATWG HTML, section 9.2.
  */
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "conn.h"
 #include "log.h"
@@ -161,10 +163,30 @@ struct MHD_Response *sub_sse_response(struct push_conn *c)
     return r;
 }
 
+/* A suspended connection's disconnect goes unseen by MHD; an SSE client
+ * sends nothing after its request, so a peeked EOF or error means it left. */
+static bool sse_peer_gone(struct push_conn *c)
+{
+    const union MHD_ConnectionInfo *ci;
+    char b;
+    ssize_t n;
+
+    ci = MHD_get_connection_info(c->mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return false;
+    n = recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 void sub_sse_tick(struct push_conn *c, int64_t now, int64_t heartbeat_ms)
 {
     if (c->end || now - c->last_send_ms < heartbeat_ms)
         return;
+    if (c->suspended && sse_peer_gone(c)) {
+        hub_stream_close(&c->s);
+        sub_sse_end(c, MHD_CONTENT_READER_END_WITH_ERROR);
+        return;
+    }
     c->hb_pending = true;
     conn_wake(c);
 }
