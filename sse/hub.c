@@ -622,10 +622,10 @@ void hub_stream_close(struct hub_stream *s)
 
 struct hub_event *hub_stream_peek(struct hub_stream *s, uint64_t *seq)
 {
-    if (!s->q_len)
-        return NULL;
     if (seq)
         *seq = s->q_seq;
+    if (!s->q_len)
+        return NULL;
     return s->q[s->q_head];
 }
 

@@ -1,0 +1,545 @@
+/* test_hub.c - chat-push's hub: subscriptions, continuity and fan-out rules.
+ *
+ * The hub does no I/O, so these tests stand in for Redis (the hub_ops
+ * hooks record SUBSCRIBE/UNSUBSCRIBE) and for the transport (sub_ops count
+ * wakes and kicks), then feed it replies and messages as Redis would.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../sse/hub.c"
+
+/* ---- fakes ---- */
+
+#define MAX_CMDS 1024
+
+static struct {
+    char cmds[MAX_CMDS][48]; /* "SUBSCRIBE chat:10" ... */
+    int ncmds;
+    struct hub_stream *baseline[8];
+    int nbaseline;
+    int gaps;
+    int64_t gap_have, gap_got;
+    bool redis_down; /* subscribe hooks fail */
+} F;
+
+static int fake_cmd(const char *verb, enum hub_chan_kind kind, int64_t id)
+{
+    if (F.redis_down)
+        return -1;
+    assert_true(F.ncmds < MAX_CMDS);
+    snprintf(F.cmds[F.ncmds++], sizeof(F.cmds[0]), "%s %s:%" PRId64, verb,
+             kind == HUB_CHAN_USER ? "user" : "chat", id);
+    return 0;
+}
+
+static int fake_subscribe(void *ctx, enum hub_chan_kind kind, int64_t id)
+{
+    return fake_cmd("SUBSCRIBE", kind, id);
+}
+
+static int fake_unsubscribe(void *ctx, enum hub_chan_kind kind, int64_t id)
+{
+    return fake_cmd("UNSUBSCRIBE", kind, id);
+}
+
+static void fake_baseline(void *ctx, struct hub_stream *s)
+{
+    F.baseline[F.nbaseline++] = s;
+}
+
+static void fake_gap(void *ctx, int64_t chat_id, int64_t have, int64_t got)
+{
+    F.gaps++;
+    F.gap_have = have;
+    F.gap_got = got;
+}
+
+static const struct hub_ops fake_ops = {fake_subscribe, fake_unsubscribe, fake_baseline,
+                                        fake_gap};
+
+struct fake_sub {
+    struct hub_stream s;
+    int wakes, kicks;
+    enum hub_kick why;
+};
+
+static void fs_wake(struct hub_stream *s)
+{
+    ((struct fake_sub *)s)->wakes++;
+}
+
+static void fs_kick(struct hub_stream *s, enum hub_kick why)
+{
+    ((struct fake_sub *)s)->kicks++;
+    ((struct fake_sub *)s)->why = why;
+}
+
+static const struct sub_ops fake_sub_ops = {"fake", fs_wake, fs_kick};
+
+static struct hub H;
+
+static int setup(void **state)
+{
+    memset(&F, 0, sizeof(F));
+    hub_init(&H, &fake_ops, NULL, 0x6b000000);
+    hub_redis_up(&H);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    hub_release(&H);
+    return 0;
+}
+
+static bool sent(const char *cmd)
+{
+    int i;
+
+    for (i = 0; i < F.ncmds; i++)
+        if (strcmp(F.cmds[i], cmd) == 0)
+            return true;
+    return false;
+}
+
+static int count_sent(const char *cmd)
+{
+    int i, n = 0;
+
+    for (i = 0; i < F.ncmds; i++)
+        n += strcmp(F.cmds[i], cmd) == 0;
+    return n;
+}
+
+static void pub(enum hub_chan_kind kind, int64_t id, const char *json)
+{
+    hub_on_message(&H, kind, id, json, strlen(json));
+}
+
+/* The type and version of the oldest queued event, popped. */
+static const char *pop(struct hub_stream *s, int64_t *version)
+{
+    static char type[80];
+    struct hub_event *ev = hub_stream_peek(s, NULL);
+
+    if (!ev)
+        return NULL;
+    memcpy(type, ev->text + ev->type_off, ev->type_len);
+    type[ev->type_len] = 0;
+    if (version)
+        *version = ev->version;
+    hub_stream_pop(s);
+    return type;
+}
+
+/* Open a stream for user_id with chats {id, version}... and bring it live. */
+static void open_live(struct fake_sub *fs, int64_t user_id, const int64_t (*chats)[2], int n)
+{
+    int i;
+
+    memset(fs, 0, sizeof(*fs));
+    fs->s.ops = &fake_sub_ops;
+    hub_stream_open(&H, &fs->s, user_id, 0, 1000);
+    hub_on_subscribed(&H, HUB_CHAN_USER, user_id);
+    assert_int_equal(fs->s.state, HUB_S_BASELINE);
+    for (i = 0; i < n; i++)
+        hub_stream_baseline_add(&fs->s, chats[i][0], chats[i][1]);
+    hub_stream_baseline_done(&fs->s);
+    for (i = 0; i < n; i++)
+        hub_on_subscribed(&H, HUB_CHAN_CHAT, chats[i][0]);
+    assert_int_equal(fs->s.state, HUB_S_LIVE);
+    assert_string_equal(pop(&fs->s, NULL), "resync");
+}
+
+/* ---- tests ---- */
+
+static void test_resync_only_after_every_subscribe_reply(void **state)
+{
+    struct fake_sub fs = {.s.ops = &fake_sub_ops};
+
+    hub_stream_open(&H, &fs.s, 1, 7, 1000);
+    assert_true(sent("SUBSCRIBE user:1"));
+    assert_int_equal(F.nbaseline, 0); /* baseline waits for user:1 */
+    hub_on_subscribed(&H, HUB_CHAN_USER, 1);
+    assert_int_equal(F.nbaseline, 1);
+    assert_ptr_equal(F.baseline[0], &fs.s);
+    hub_stream_baseline_add(&fs.s, 10, 5);
+    hub_stream_baseline_add(&fs.s, 11, 2);
+    hub_stream_baseline_done(&fs.s);
+    assert_true(sent("SUBSCRIBE chat:10"));
+    assert_true(sent("SUBSCRIBE chat:11"));
+    hub_on_subscribed(&H, HUB_CHAN_CHAT, 10);
+    assert_null(hub_stream_peek(&fs.s, NULL));
+    assert_int_equal(fs.s.state, HUB_S_CHATS);
+    hub_on_subscribed(&H, HUB_CHAN_CHAT, 11);
+    assert_int_equal(fs.s.state, HUB_S_LIVE);
+    assert_string_equal(pop(&fs.s, NULL), "resync");
+    assert_true(fs.wakes > 0);
+    hub_stream_close(&fs.s);
+}
+
+static void test_events_before_resync_are_not_queued(void **state)
+{
+    struct fake_sub fs = {.s.ops = &fake_sub_ops};
+    int64_t v;
+
+    hub_stream_open(&H, &fs.s, 1, 0, 1000);
+    hub_on_subscribed(&H, HUB_CHAN_USER, 1);
+    hub_stream_baseline_add(&fs.s, 10, 5);
+    hub_stream_baseline_done(&fs.s);
+    hub_on_subscribed(&H, HUB_CHAN_CHAT, 10);
+    /* live now; an event at 6 follows resync */
+    pub(HUB_CHAN_CHAT, 10, "{\"type\":\"message.created\",\"chat_id\":10,\"version\":6}");
+    assert_string_equal(pop(&fs.s, NULL), "resync");
+    assert_string_equal(pop(&fs.s, &v), "message.created");
+    assert_int_equal(v, 6);
+    hub_stream_close(&fs.s);
+}
+
+static void test_versions_dedupe_and_order(void **state)
+{
+    static const int64_t chats[][2] = {{10, 5}};
+    struct fake_sub fs;
+    int64_t v;
+
+    open_live(&fs, 1, chats, 1);
+    pub(HUB_CHAN_CHAT, 10, "{\"type\":\"message.created\",\"chat_id\":10,\"version\":5}");
+    assert_null(pop(&fs.s, NULL)); /* at the baseline: already covered */
+    pub(HUB_CHAN_CHAT, 10, "{\"type\":\"message.created\",\"chat_id\":10,\"version\":6}");
+    pub(HUB_CHAN_CHAT, 10, "{\"type\":\"message.created\",\"chat_id\":10,\"version\":6}");
+    pub(HUB_CHAN_CHAT, 10, "{\"type\":\"message.updated\",\"chat_id\":10,\"version\":4}");
+    assert_string_equal(pop(&fs.s, &v), "message.created");
+    assert_int_equal(v, 6);
+    assert_null(pop(&fs.s, NULL));
+    assert_int_equal(F.gaps, 0);
+    pub(HUB_CHAN_CHAT, 10, "{\"type\":\"message.created\",\"chat_id\":10,\"version\":9}");
+    assert_int_equal(F.gaps, 1);
+    assert_int_equal(F.gap_have, 6);
+    assert_int_equal(F.gap_got, 9);
+    assert_string_equal(pop(&fs.s, &v), "message.created");
+    assert_int_equal(v, 9);
+    /* an event naming another chat than its channel is dropped */
+    pub(HUB_CHAN_CHAT, 10, "{\"type\":\"message.created\",\"chat_id\":11,\"version\":10}");
+    assert_null(pop(&fs.s, NULL));
+    /* ephemeral events carry no version and always go out */
+    pub(HUB_CHAN_CHAT, 10, "{\"type\":\"typing\",\"chat_id\":10,\"user_id\":3}");
+    pub(HUB_CHAN_CHAT, 10, "{\"type\":\"typing\",\"chat_id\":10,\"user_id\":3}");
+    assert_string_equal(pop(&fs.s, NULL), "typing");
+    assert_string_equal(pop(&fs.s, NULL), "typing");
+    hub_stream_close(&fs.s);
+}
+
+static void test_fan_out_shares_one_event_and_one_subscription(void **state)
+{
+    static const int64_t chats[][2] = {{10, 1}};
+    struct fake_sub a, b;
+    struct hub_event *ea, *eb;
+
+    open_live(&a, 1, chats, 1);
+    open_live(&b, 2, chats, 1);
+    assert_int_equal(count_sent("SUBSCRIBE chat:10"), 1);
+    pub(HUB_CHAN_CHAT, 10, "{\"type\":\"message.created\",\"chat_id\":10,\"version\":2}");
+    ea = hub_stream_peek(&a.s, NULL);
+    eb = hub_stream_peek(&b.s, NULL);
+    assert_non_null(ea);
+    assert_ptr_equal(ea, eb);
+    assert_int_equal(ea->refs, 2);
+    hub_stream_close(&a.s);
+    assert_false(sent("UNSUBSCRIBE chat:10")); /* b still carries it */
+    assert_int_equal(eb->refs, 1);
+    hub_stream_close(&b.s);
+    assert_true(sent("UNSUBSCRIBE chat:10"));
+    assert_true(sent("UNSUBSCRIBE user:1"));
+    assert_true(sent("UNSUBSCRIBE user:2"));
+}
+
+static void test_join_on_user_channel_follows_at_once(void **state)
+{
+    struct fake_sub fs;
+    int64_t v;
+    const char *created = "{\"type\":\"chat.created\",\"chat_id\":20,\"version\":1,"
+                          "\"chat\":{\"id\":20}}";
+
+    open_live(&fs, 1, NULL, 0);
+    pub(HUB_CHAN_USER, 1, created);
+    assert_true(sent("SUBSCRIBE chat:20"));
+    assert_string_equal(pop(&fs.s, &v), "chat.created");
+    assert_int_equal(v, 1);
+    hub_on_subscribed(&H, HUB_CHAN_CHAT, 20);
+    pub(HUB_CHAN_CHAT, 20, created); /* the same event on the chat's channel */
+    assert_null(pop(&fs.s, NULL));
+    pub(HUB_CHAN_CHAT, 20, "{\"type\":\"message.created\",\"chat_id\":20,\"version\":2}");
+    assert_string_equal(pop(&fs.s, &v), "message.created");
+    assert_int_equal(v, 2);
+    /* a join naming someone else on our channel does not add the chat */
+    pub(HUB_CHAN_USER, 1, "{\"type\":\"member.joined\",\"chat_id\":21,\"version\":4,"
+                          "\"user_id\":9}");
+    assert_false(sent("SUBSCRIBE chat:21"));
+    hub_stream_close(&fs.s);
+}
+
+static void test_leave_stops_exactly_at_member_left(void **state)
+{
+    static const int64_t chats[][2] = {{10, 3}};
+    struct fake_sub fs;
+    int64_t v;
+    const char *left = "{\"type\":\"member.left\",\"chat_id\":10,\"version\":4,\"user_id\":1}";
+
+    open_live(&fs, 1, chats, 1);
+    pub(HUB_CHAN_CHAT, 10, left);
+    pub(HUB_CHAN_USER, 1, left); /* the copy on user:1 */
+    assert_string_equal(pop(&fs.s, &v), "member.left");
+    assert_int_equal(v, 4);
+    assert_null(pop(&fs.s, NULL));
+    assert_true(sent("UNSUBSCRIBE chat:10"));
+    pub(HUB_CHAN_CHAT, 10, "{\"type\":\"message.created\",\"chat_id\":10,\"version\":5}");
+    assert_null(pop(&fs.s, NULL));
+    assert_int_equal(fs.s.nmembers, 0);
+    hub_stream_close(&fs.s);
+}
+
+static void test_leave_on_user_channel_first(void **state)
+{
+    static const int64_t chats[][2] = {{10, 3}};
+    struct fake_sub fs;
+
+    open_live(&fs, 1, chats, 1);
+    pub(HUB_CHAN_USER, 1, "{\"type\":\"member.left\",\"chat_id\":10,\"version\":4,\"user_id\":1}");
+    assert_string_equal(pop(&fs.s, NULL), "member.left");
+    assert_true(sent("UNSUBSCRIBE chat:10"));
+    pub(HUB_CHAN_CHAT, 10, "{\"type\":\"member.left\",\"chat_id\":10,\"version\":4,\"user_id\":1}");
+    assert_null(pop(&fs.s, NULL));
+    hub_stream_close(&fs.s);
+}
+
+static void test_one_command_in_flight_per_channel(void **state)
+{
+    static const int64_t chats[][2] = {{10, 3}};
+    struct fake_sub fs;
+
+    open_live(&fs, 1, chats, 1);
+    pub(HUB_CHAN_USER, 1, "{\"type\":\"member.left\",\"chat_id\":10,\"version\":4,\"user_id\":1}");
+    assert_int_equal(count_sent("UNSUBSCRIBE chat:10"), 1);
+    /* joined again before the UNSUBSCRIBE reply: no SUBSCRIBE yet */
+    pub(HUB_CHAN_USER, 1, "{\"type\":\"member.joined\",\"chat_id\":10,\"version\":5,"
+                          "\"user_id\":1}");
+    assert_int_equal(count_sent("SUBSCRIBE chat:10"), 1);
+    assert_string_equal(pop(&fs.s, NULL), "member.left");
+    assert_string_equal(pop(&fs.s, NULL), "member.joined");
+    hub_on_unsubscribed(&H, HUB_CHAN_CHAT, 10);
+    assert_int_equal(count_sent("SUBSCRIBE chat:10"), 2);
+    hub_on_subscribed(&H, HUB_CHAN_CHAT, 10);
+    pub(HUB_CHAN_CHAT, 10, "{\"type\":\"message.created\",\"chat_id\":10,\"version\":6}");
+    assert_string_equal(pop(&fs.s, NULL), "message.created");
+    hub_stream_close(&fs.s);
+}
+
+static void test_redis_reconnect_resubscribes_then_resyncs(void **state)
+{
+    static const int64_t chats[][2] = {{10, 3}, {11, 1}};
+    struct fake_sub fs;
+
+    open_live(&fs, 1, chats, 2);
+    hub_redis_down(&H);
+    F.ncmds = 0;
+    hub_redis_up(&H);
+    assert_true(sent("SUBSCRIBE user:1"));
+    assert_true(sent("SUBSCRIBE chat:10"));
+    assert_true(sent("SUBSCRIBE chat:11"));
+    hub_on_subscribed(&H, HUB_CHAN_USER, 1);
+    hub_on_subscribed(&H, HUB_CHAN_CHAT, 10);
+    assert_null(pop(&fs.s, NULL));
+    hub_on_subscribed(&H, HUB_CHAN_CHAT, 11);
+    assert_string_equal(pop(&fs.s, NULL), "resync");
+    assert_null(pop(&fs.s, NULL));
+    assert_int_equal(F.nbaseline, 1); /* a live stream reads no new baseline */
+    hub_stream_close(&fs.s);
+}
+
+static void test_stream_opened_while_redis_down_waits(void **state)
+{
+    struct fake_sub fs = {.s.ops = &fake_sub_ops};
+
+    hub_redis_down(&H);
+    F.ncmds = 0;
+    hub_stream_open(&H, &fs.s, 1, 0, 1000);
+    assert_int_equal(F.ncmds, 0);
+    hub_redis_up(&H);
+    assert_true(sent("SUBSCRIBE user:1"));
+    hub_on_subscribed(&H, HUB_CHAN_USER, 1);
+    assert_int_equal(F.nbaseline, 1);
+    hub_stream_close(&fs.s);
+    assert_int_equal(hub_count_users(&H), 1); /* until its UNSUBSCRIBE reply */
+    hub_on_unsubscribed(&H, HUB_CHAN_USER, 1);
+    assert_int_equal(hub_count_users(&H), 0);
+}
+
+static void test_leave_during_baseline_wins_over_older_row(void **state)
+{
+    struct fake_sub fs = {.s.ops = &fake_sub_ops};
+
+    hub_stream_open(&H, &fs.s, 1, 0, 1000);
+    hub_on_subscribed(&H, HUB_CHAN_USER, 1);
+    pub(HUB_CHAN_USER, 1, "{\"type\":\"member.left\",\"chat_id\":30,\"version\":7,\"user_id\":1}");
+    hub_stream_baseline_add(&fs.s, 30, 6); /* read before the leave */
+    hub_stream_baseline_add(&fs.s, 31, 2);
+    hub_stream_baseline_done(&fs.s);
+    assert_false(sent("SUBSCRIBE chat:30"));
+    assert_true(sent("SUBSCRIBE chat:31"));
+    assert_int_equal(fs.s.nmembers, 1);
+    hub_stream_close(&fs.s);
+}
+
+static void test_join_during_baseline_is_kept(void **state)
+{
+    struct fake_sub fs = {.s.ops = &fake_sub_ops};
+
+    hub_stream_open(&H, &fs.s, 1, 0, 1000);
+    hub_on_subscribed(&H, HUB_CHAN_USER, 1);
+    pub(HUB_CHAN_USER, 1, "{\"type\":\"member.joined\",\"chat_id\":40,\"version\":3,"
+                          "\"user_id\":1}");
+    hub_stream_baseline_done(&fs.s); /* the read missed the join */
+    assert_int_equal(fs.s.nmembers, 1);
+    hub_on_subscribed(&H, HUB_CHAN_CHAT, 40);
+    assert_string_equal(pop(&fs.s, NULL), "resync");
+    pub(HUB_CHAN_CHAT, 40, "{\"type\":\"message.created\",\"chat_id\":40,\"version\":4}");
+    assert_string_equal(pop(&fs.s, NULL), "message.created");
+    hub_stream_close(&fs.s);
+}
+
+static void test_slow_consumer_is_kicked(void **state)
+{
+    static const int64_t chats[][2] = {{10, 0}};
+    struct fake_sub fs;
+    char json[96];
+    int i;
+
+    open_live(&fs, 1, chats, 1);
+    for (i = 1; i <= HUB_QUEUE_MAX_EVENTS + 1; i++) {
+        snprintf(json, sizeof(json),
+                 "{\"type\":\"message.created\",\"chat_id\":10,\"version\":%d}", i);
+        pub(HUB_CHAN_CHAT, 10, json);
+    }
+    assert_int_equal(fs.kicks, 1);
+    assert_int_equal(fs.why, HUB_KICK_OVERFLOW);
+    assert_int_equal(fs.s.state, HUB_S_CLOSED);
+    assert_null(hub_stream_peek(&fs.s, NULL));
+    assert_true(sent("UNSUBSCRIBE chat:10"));
+    hub_stream_close(&fs.s); /* idempotent */
+}
+
+static void test_event_parsing(void **state)
+{
+    struct hub_event *ev;
+    static const char *bad[] = {
+        "[1]",
+        "{\"chat_id\":1}",
+        "{\"type\":\"Bad Type\"}",
+        "{\"type\":\"x\",\"chat_id\":0}",
+        "{\"type\":\"x\",\"chat_id\":1.5}",
+        "{\"type\":\"x\",\"version\":0}",
+        "{\"type\":\"x\",\"user_id\":\"1\"}",
+        "{\"type\":\"x\\u0000\"}",
+        "{\"type\":\"x\"} trailing",
+        "not json",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_null(hub_event_new(bad[i], strlen(bad[i])));
+
+    ev = hub_event_new("{\"type\":\"message.created\",\r\n \"chat_id\":9007199254740991,"
+                       "\"version\":2,\"user_id\":4}",
+                       strlen("{\"type\":\"message.created\",\r\n \"chat_id\":9007199254740991,"
+                              "\"version\":2,\"user_id\":4}"));
+    assert_non_null(ev);
+    assert_int_equal(ev->chat_id, 9007199254740991LL);
+    assert_int_equal(ev->version, 2);
+    assert_int_equal(ev->user_id, 4);
+    assert_true(hub_event_is(ev, "message.created"));
+    assert_false(hub_event_is(ev, "message"));
+    assert_string_equal(ev->text, "event: message.created\ndata: {\"type\":\"message.created\", "
+                                  "\"chat_id\":9007199254740991,\"version\":2,\"user_id\":4}"
+                                  "\n\n");
+    assert_int_equal(ev->len, strlen(ev->text));
+    hub_event_unref(ev);
+
+    ev = hub_event_resync(12);
+    assert_string_equal(ev->text, "event: resync\ndata: {\"type\":\"resync\",\"chat_id\":12}\n\n");
+    hub_event_unref(ev);
+}
+
+static void test_cursor_names_epoch_stream_and_seq(void **state)
+{
+    struct fake_sub fs;
+    char cur[HUB_CURSOR_MAX];
+    uint64_t seq = 0;
+    int n;
+
+    open_live(&fs, 1, NULL, 0);
+    pub(HUB_CHAN_USER, 1, "{\"type\":\"presence\",\"user_id\":2,\"status\":\"online\"}");
+    assert_non_null(hub_stream_peek(&fs.s, &seq));
+    assert_int_equal(seq, 2); /* resync was 1 */
+    n = hub_cursor_format(&fs.s, seq, cur);
+    assert_int_equal(n, (int)strlen(cur));
+    assert_string_equal(cur, "6b000000.1.2");
+    hub_stream_close(&fs.s);
+}
+
+static void test_many_chats_grow_the_tables(void **state)
+{
+    int64_t chats[300][2];
+    struct fake_sub fs;
+    int i;
+
+    for (i = 0; i < 300; i++) {
+        chats[i][0] = 1000 + i;
+        chats[i][1] = 1;
+    }
+    open_live(&fs, 1, (const int64_t(*)[2])chats, 300);
+    assert_int_equal(hub_count_chats(&H), 300);
+    pub(HUB_CHAN_CHAT, 1150, "{\"type\":\"message.created\",\"chat_id\":1150,\"version\":2}");
+    assert_string_equal(pop(&fs.s, NULL), "message.created");
+    hub_stream_close(&fs.s);
+    for (i = 0; i < 300; i++)
+        hub_on_unsubscribed(&H, HUB_CHAN_CHAT, 1000 + i);
+    assert_int_equal(hub_count_chats(&H), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_resync_only_after_every_subscribe_reply, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_events_before_resync_are_not_queued, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_versions_dedupe_and_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fan_out_shares_one_event_and_one_subscription,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_join_on_user_channel_follows_at_once, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_leave_stops_exactly_at_member_left, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_leave_on_user_channel_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_command_in_flight_per_channel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_reconnect_resubscribes_then_resyncs, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_stream_opened_while_redis_down_waits, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_leave_during_baseline_wins_over_older_row, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_join_during_baseline_is_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_consumer_is_kicked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_parsing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cursor_names_epoch_stream_and_seq, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_chats_grow_the_tables, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
