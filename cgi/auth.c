@@ -308,15 +308,21 @@ out_unauthorized:
     return NULL;
 }
 
-static void session_revoke(struct req *req, int64_t sid)
+/* Revoke a session of user uid and tell chat-push to close its streams
+ * (API.md "Auth": they close within 5 s). The control event on user:{id}
+ * is internal: chat-push acts on it and never forwards it. */
+static void session_revoke(struct req *req, int64_t uid, int64_t sid)
 {
-    char sid_s[24];
+    char sid_s[24], event[96];
     PGresult *r;
 
     snprintf(sid_s, sizeof(sid_s), "%" PRId64, sid);
     r = db_exec(&req->w->db, &st_session_revoke, (const char *[]){sid_s});
     if (r)
         PQclear(r);
+    snprintf(event, sizeof(event), "{\"type\":\"session.revoked\",\"session_id\":%" PRId64 "}",
+             sid);
+    req_publish(req, "user:%lld", uid, event);
 }
 
 void auth_refresh(struct req *req)
@@ -346,7 +352,7 @@ void auth_refresh(struct req *req)
     if (gen != cur) {
         log_warn("session %lld: spent refresh token reused; revoking the session",
                  (long long)sid);
-        session_revoke(req, sid);
+        session_revoke(req, db_int(s, 0, 0), sid);
         req_error(req, 401, "unauthorized", "refresh token already used");
         return;
     }
@@ -372,13 +378,15 @@ void auth_logout(struct req *req)
     cJSON *body;
     const char *tok;
     int64_t sid, gen;
+    PGresult *s;
 
     if (req_json_body_or_reply(req, &body) ||
         req_json_str_or_reply(req, body, "refresh_token", true, 1, 256, false, &tok))
         return;
-    if (!session_of_token_or_reply(req, tok, &sid, &gen))
+    s = session_of_token_or_reply(req, tok, &sid, &gen);
+    if (!s)
         return;
-    session_revoke(req, sid);
+    session_revoke(req, db_int(s, 0, 0), sid);
     req_no_content(req);
 }
 
@@ -400,5 +408,7 @@ void auth_logout_all(struct req *req)
         return;
     }
     PQclear(r);
+    /* Every session of the user: chat-push closes all their streams. */
+    req_publish(req, "user:%lld", req->user_id, "{\"type\":\"session.revoked\",\"session_id\":0}");
     req_no_content(req);
 }

@@ -131,9 +131,7 @@ static void create_direct(struct req *req, const cJSON *body)
 
 static const struct db_stmt st_create_group = {
     "chat_create_group",
-    "SELECT g.status, g.chat_id, g.event, "
-    "  (SELECT string_agg(user_id::text, ' ') FROM chat_members WHERE chat_id = g.chat_id) "
-    "FROM chat_create_group($1, $2, $3::bigint[], $4) g",
+    "SELECT status, chat_id, event, members FROM chat_create_group($1, $2, $3::bigint[], $4)",
     4, false};
 
 static void create_group(struct req *req, const cJSON *body)

@@ -85,8 +85,10 @@ END $$;
 
 -- POST /chats {type: group}. p_members excludes nobody: the creator is
 -- added as admin whether listed or not. status: created | not_found | too_many.
+-- members: the member ids, space-separated, for publishing on user:{id}.
 CREATE FUNCTION chat_create_group(p_user bigint, p_title text, p_members bigint[], p_max int,
-                                  OUT status text, OUT chat_id bigint, OUT event json)
+                                  OUT status text, OUT chat_id bigint, OUT event json,
+                                  OUT members text)
 LANGUAGE plpgsql AS $$
 DECLARE ids bigint[]; c chats;
 BEGIN
@@ -104,6 +106,7 @@ BEGIN
     event := chat_change_add(c.id, 1, 'chat.created', NULL, p_user,
                              jsonb_build_object('member_ids', ids));
     status := 'created';
+    members := array_to_string(ids, ' ');
 END $$;
 
 -- POST /chats/{id}/members. One member.joined per added user; users already
