@@ -22,6 +22,7 @@
 #include "jwt.h"
 #include "log.h"
 #include "handlers.h"
+#include "idem.h"
 #include "ratelimit.h"
 #include "req.h"
 #include "router.h"
@@ -41,7 +42,7 @@ static double now_ms(void)
 /* The routes without a token are the auth endpoints (and liveness). */
 static enum ratelimit_class rate_class(const struct route *route, const char *method)
 {
-    if (route && !route->auth && route->handler != health_live)
+    if (route && !(route->flags & ROUTE_AUTH) && route->handler != health_live)
         return RATELIMIT_AUTH;
     return strcmp(method, "GET") == 0 ? RATELIMIT_READ : RATELIMIT_WRITE;
 }
@@ -52,7 +53,7 @@ static void dispatch(struct req *req)
     enum router_result res = router_match(req->method, req->path, &route, req->params);
     int auth = 0;
 
-    if (res == ROUTER_FOUND && route->auth)
+    if (res == ROUTER_FOUND && (route->flags & ROUTE_AUTH))
         auth = req_auth(req);
     if (ratelimit_or_reply(req, rate_class(res == ROUTER_FOUND ? route : NULL, req->method)))
         return;
@@ -69,9 +70,12 @@ static void dispatch(struct req *req)
         req_auth_error(req, auth);
         return;
     }
+    if (!(route->flags & ROUTE_OWN_IDEMPOTENCY) && !idem_begin(req))
+        return;
     route->handler(req);
     if (!req->replied)
         req_internal(req, "handler sent no reply");
+    idem_end(req, route->flags & ROUTE_SECRET);
 }
 
 static void serve_one(FCGX_Request *fcgi, struct worker *w)

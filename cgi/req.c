@@ -147,6 +147,8 @@ void req_reply(struct req *req, int status, const char *json, long len)
         len = (long)strlen(json);
     req->replied = true;
     req->status = status;
+    if (req->idem_claimed)
+        req->reply_body = req_defer(req, free, strndup(json, (size_t)len));
     FCGX_FPrintF(req->fcgi->out,
                  "Status: %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
                  "Cache-Control: no-store\r\nContent-Length: %ld\r\n%s\r\n",

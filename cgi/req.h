@@ -52,6 +52,8 @@ struct req {
     int64_t session_id;
     bool replied;
     int status;         /* status sent, for the access log */
+    bool idem_claimed;  /* this request holds its Idempotency-Key (idem.h) */
+    char *reply_body;   /* copy of the JSON sent, kept while idem_claimed */
     struct buf headers; /* extra response header lines, each ending in \r\n */
     struct req_cleanup *cleanups;
     int ncleanups, cleanups_cap;

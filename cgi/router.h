@@ -22,12 +22,18 @@ enum scope {
     SCOPE_WEBHOOKS_WRITE = 1 << 5,
 };
 
+enum route_flags {
+    ROUTE_AUTH = 1 << 0,   /* needs a Bearer token */
+    ROUTE_SECRET = 1 << 1, /* the answer carries a secret: never stored for replay */
+    ROUTE_OWN_IDEMPOTENCY = 1 << 2, /* the handler implements Idempotency-Key itself */
+};
+
 struct route {
     const char *method;
     const char *pattern;
     void (*handler)(struct req *req);
     unsigned scope;
-    int auth; /* 1: needs a Bearer token */
+    unsigned flags; /* enum route_flags */
 };
 
 #define ROUTER_MAX_PARAMS 2
