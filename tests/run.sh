@@ -50,7 +50,7 @@ export CHAT_PORT
 CHAT_PORT=$(pick_ports) || { echo "no free ports" >&2; exit 1; }
 export CHAT_REFRESH_GRACE=${CHAT_REFRESH_GRACE:-1}
 # Every test client shares 127.0.0.1: per-IP limits sized for a whole suite.
-export CHAT_RATE_AUTH=${CHAT_RATE_AUTH:-5000} CHAT_RATE_READ=${CHAT_RATE_READ:-20000}
+export CHAT_RATE_AUTH=${CHAT_RATE_AUTH:-1000} CHAT_RATE_READ=${CHAT_RATE_READ:-20000}
 export CHAT_RATE_WRITE=${CHAT_RATE_WRITE:-20000}
 export CHAT_URL=http://127.0.0.1:$CHAT_PORT
 

@@ -112,7 +112,7 @@ _waited_note = [False]
 
 
 def request(method, path, body=None, token=None, headers=None, raw=None, api=True,
-            retry_429=None, timeout=None):
+            retry_429=None, timeout=None, source=None):
     """One HTTP request on a fresh connection.
 
     body: a Python object sent as JSON; raw: bytes sent as is (with a JSON
@@ -123,7 +123,8 @@ def request(method, path, body=None, token=None, headers=None, raw=None, api=Tru
     any client must: every test comes from one IP, so per-IP limits (60 auth
     requests a minute by default) are reached in a normal run. A test about
     rate limiting passes retry_429=False; CHAT_TEST_RETRY_429=0 turns
-    retrying off everywhere.
+    retrying off everywhere. source: a loopback address to connect from
+    (127.0.0.2, ...), so a test can exhaust a per-IP limit of its own.
     """
     if retry_429 is None:
         retry_429 = RETRY_429
@@ -142,7 +143,7 @@ def request(method, path, body=None, token=None, headers=None, raw=None, api=Tru
         hdrs.update(headers)
     deadline = time.monotonic() + 150
     while True:
-        r = _do(method, full, hdrs, data, timeout or TIMEOUT)
+        r = _do(method, full, hdrs, data, timeout or TIMEOUT, source)
         if VERBOSE:
             print("  " + r.describe())
         if retry_429 and r.status == 429 and time.monotonic() < deadline:
@@ -161,8 +162,9 @@ def request(method, path, body=None, token=None, headers=None, raw=None, api=Tru
         return r
 
 
-def _do(method, full, hdrs, data, timeout):
-    conn = http.client.HTTPConnection(HOST, PORT, timeout=timeout)
+def _do(method, full, hdrs, data, timeout, source=None):
+    conn = http.client.HTTPConnection(HOST, PORT, timeout=timeout,
+                                      source_address=(source, 0) if source else None)
     t0 = time.monotonic()
     err = None
     try:
