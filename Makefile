@@ -45,7 +45,11 @@ $(B)/%.o: %.c $(wildcard lib/*.h cgi/*.h sse/*.h notify/*.h)
 $(B)/libchat.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
-$(B)/chat-api: $(API_OBJ) $(B)/libchat.a
+# chat-api's handlers without main(), so unit tests can reach its pure parts.
+$(B)/libchatapi.a: $(filter-out $(B)/cgi/main.o,$(API_OBJ))
+	$(AR) rcs $@ $^
+
+$(B)/chat-api: $(B)/cgi/main.o $(B)/libchatapi.a $(B)/libchat.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/chat-push: $(PUSH_OBJ) $(B)/libchat.a
@@ -56,9 +60,9 @@ $(B)/chat-notify: $(NOTIFY_OBJ) $(B)/libchat.a
 
 # Unit tests may #include a module's .c to reach its statics, so they link
 # against libchat.a only for what they do not include.
-$(B)/tests/%: tests/unit/%.c $(B)/libchat.a $(wildcard lib/*.h cgi/*.h sse/*.h)
+$(B)/tests/%: tests/unit/%.c $(B)/libchatapi.a $(B)/libchat.a $(wildcard lib/*.h cgi/*.h sse/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libchat.a $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libchatapi.a $(B)/libchat.a $(LDLIBS) -lcmocka
 
 # Installs the Debian packages and npm modules that are missing (as root).
 deps:

@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "handlers.h"
 #include "json.h"
+#include "page.h"
 #include "req.h"
 
 #define TITLE_MAX 128
@@ -204,9 +205,8 @@ void chats_list(struct req *req)
     const char *cursor = req_query(req, "cursor");
     bool by_id = order && strcmp(order, "id") == 0;
     bool cheap = fields && strcmp(fields, "id,version") == 0;
-    long long t = 0, id = 0;
-    int64_t limit = 50;
-    char t_s[24], id_s[24];
+    struct page_cursor cur = {0, 0};
+    int64_t limit = PAGE_LIMIT_DEFAULT;
     PGresult *r;
     struct buf out = BUF_INIT;
     int n;
@@ -215,18 +215,17 @@ void chats_list(struct req *req)
         req_error(req, 400, "invalid_request", "order must be activity or id");
         return;
     }
-    if (req_query_int_or_reply(req, "limit", 1, 200, &limit, NULL))
+    if (req_limit_or_reply(req, &limit))
         return;
-    if (cursor && (by_id ? sscanf(cursor, "%lld", &id) != 1
-                         : sscanf(cursor, "%lld.%lld", &t, &id) != 2)) {
+    if (cursor && page_cursor_parse(cursor, !by_id, &cur)) {
         req_error(req, 400, "invalid_request", "bad cursor");
         return;
     }
-    snprintf(t_s, sizeof(t_s), "%lld", by_id ? id : t);
-    snprintf(id_s, sizeof(id_s), "%lld", id);
     r = req_db_or_reply(req, by_id ? &st_list_id : &st_list_activity,
-                        (const char *[]){req_id_str(req, req->user_id), cursor ? t_s : NULL,
-                                         id_s, cheap ? "t" : "f", req_id_str(req, limit + 1)});
+                        (const char *[]){req_id_str(req, req->user_id),
+                                         cursor ? req_id_str(req, cur.key) : NULL,
+                                         req_id_str(req, cur.id), cheap ? "t" : "f",
+                                         req_id_str(req, limit + 1)});
     if (!r)
         return;
     n = PQntuples(r);
@@ -288,7 +287,7 @@ void chats_members_list(struct req *req)
     const char *chat = req_id_str(req, req->params[0]), *me = req_id_str(req, req->user_id);
     int n;
 
-    if (req_query_int_or_reply(req, "limit", 1, 200, &limit, NULL) ||
+    if (req_limit_or_reply(req, &limit) ||
         req_query_int_or_reply(req, "cursor", 0, INT64_MAX, &after, NULL))
         return;
     if (req_member_or_reply(req, req->params[0]))

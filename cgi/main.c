@@ -123,6 +123,20 @@ static int open_socket(const char *path)
     return fd;
 }
 
+static void print_route(const struct route *r)
+{
+    printf("%s ", r->method);
+    for (const char *c = r->pattern; *c; c++) {
+        if (strncmp(c, ":id", 3) == 0) {
+            printf("{id}");
+            c += 2;
+        } else {
+            putchar(*c);
+        }
+    }
+    printf(" %s\n", r->flags & ROUTE_AUTH ? "auth" : "public");
+}
+
 int main(int argc, char **argv)
 {
     char err[256];
@@ -131,6 +145,13 @@ int main(int argc, char **argv)
     pthread_t *threads;
     struct worker *workers;
 
+    if (argc > 1 && strcmp(argv[1], "--routes") == 0) {
+        /* The route table, one "METHOD /path/{id} auth|public" a line, for
+         * the test that holds docs/openapi.yaml to it. */
+        for (const struct route *r = router_routes; r->method; r++)
+            print_route(r);
+        return 0;
+    }
     if (cfg_load(&cfg, argc > 1 ? argv[1] : NULL, err, sizeof(err)))
         die("chat-api: %s", err);
     log_init("chat-api", log_level_parse(cfg.log_level));

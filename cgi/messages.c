@@ -113,7 +113,7 @@ void messages_list(struct req *req)
     int given = 0;
     PGresult *r;
 
-    if (req_query_int_or_reply(req, "limit", 1, 200, &limit, NULL))
+    if (req_limit_or_reply(req, &limit))
         return;
     for (int i = 0; i < 3; i++) {
         if (req_query_int_or_reply(req, anchors[i], 0, INT64_MAX / 2, &v, &present))

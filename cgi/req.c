@@ -10,6 +10,7 @@
 #include "json.h"
 #include "jwt.h"
 #include "log.h"
+#include "page.h"
 
 static const char *status_text(int status)
 {
@@ -286,6 +287,12 @@ int req_query_int_or_reply(struct req *req, const char *name, int64_t min, int64
         return -1;
     }
     return 0;
+}
+
+int req_limit_or_reply(struct req *req, int64_t *limit)
+{
+    *limit = PAGE_LIMIT_DEFAULT;
+    return req_query_int_or_reply(req, "limit", 1, PAGE_LIMIT_MAX, limit, NULL);
 }
 
 static const struct db_stmt st_auth_check = {

@@ -103,6 +103,10 @@ int req_json_id_or_reply(struct req *req, const cJSON *obj, const char *name, bo
 int req_query_int_or_reply(struct req *req, const char *name, int64_t min, int64_t max,
                            int64_t *out, bool *present);
 
+/* ?limit= of a list (API.md "Lists"): default PAGE_LIMIT_DEFAULT, 1 to
+ * PAGE_LIMIT_MAX, else 400. */
+int req_limit_or_reply(struct req *req, int64_t *limit);
+
 /* Authenticate the Bearer access token (lib/jwt.h) and check that its
  * token_version and session are still current. Sets user_id and
  * session_id and returns 0; otherwise returns the status to answer (401,

@@ -67,7 +67,7 @@ void users_search(struct req *req)
         req_error(req, 400, "invalid_request", "q must be 1 to 32 characters");
         return;
     }
-    if (req_query_int_or_reply(req, "limit", 1, 200, &limit, NULL))
+    if (req_limit_or_reply(req, &limit))
         return;
     prefix = req_defer(req, free, strdup(q));
     for (char *c = prefix; *c; c++)
