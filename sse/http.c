@@ -42,8 +42,8 @@ static struct {
     const struct cfg *cfg;
     struct hub *hub;
     const unsigned char *key;
-    struct push_conn *conns;     /* every live stream request */
-    struct push_conn *wakes;     /* to resume in this pass */
+    struct push_conn *conns; /* every live stream request */
+    struct push_conn *wakes; /* to resume in this pass */
     unsigned nconns;
     bool stopping;
     int64_t mhd_deadline_ms; /* MHD wants MHD_run by then; -1: no limit */
@@ -151,6 +151,8 @@ static enum MHD_Result reply_text(struct MHD_Connection *mc, unsigned status, co
         MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(r, "Allow", "GET");
+    if (status == MHD_HTTP_TOO_MANY_REQUESTS)
+        MHD_add_response_header(r, "Retry-After", "5");
     ret = MHD_queue_response(mc, status, r);
     MHD_destroy_response(r);
     return ret;
@@ -162,8 +164,7 @@ static enum MHD_Result reply_error(struct MHD_Connection *mc, unsigned status, c
 {
     char body[256];
 
-    snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
-             message);
+    snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, message);
     return reply_text(mc, status, "application/json; charset=utf-8", body);
 }
 
@@ -255,7 +256,7 @@ void http_baseline(void *ctx, struct hub_stream *s)
 static void stream_open(struct push_conn *c)
 {
     if (hub_user_nstreams(H.hub, c->user_id) >= HTTP_MAX_STREAMS_PER_USER) {
-        conn_fail(c, 429, "rate_limited", "too many open streams");
+        conn_fail(c, MHD_HTTP_TOO_MANY_REQUESTS, "rate_limited", "too many open streams");
         return;
     }
     c->phase = CONN_OPEN;
@@ -322,8 +323,7 @@ static enum MHD_Result events_start(struct MHD_Connection *mc, void **con_cls)
     if (H.stopping)
         return reply_error(mc, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "shutting down");
     if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
-        if (jwt_verify(H.key, H.cfg->jwt_issuer, H.cfg->jwt_audience, auth + 7, loop_unix(),
-                       &cl))
+        if (jwt_verify(H.key, H.cfg->jwt_issuer, H.cfg->jwt_audience, auth + 7, loop_unix(), &cl))
             return reply_error(mc, MHD_HTTP_UNAUTHORIZED, "unauthorized",
                                "invalid or expired token");
         c = conn_new(mc);
@@ -402,9 +402,8 @@ static const char *route_path(const char *url)
 static char first_call;
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     const char *path = route_path(url);
     bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
@@ -488,6 +487,18 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 int http_start(const struct cfg *cfg, struct hub *h, const unsigned char *key)
 {
     struct sockaddr_in sin;
+    /* The logger first, so MHD reports option errors through it. */
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, NULL},
+        {MHD_OPTION_SOCK_ADDR, 0, &sin},
+        {MHD_OPTION_CONNECTION_LIMIT, cfg->push_max_conns, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_POOL_SIZE, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONN_TIMEOUT_S, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL},
+        {MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, NULL},
+        {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
 
     H.cfg = cfg;
     H.hub = h;
@@ -500,13 +511,8 @@ int http_start(const struct cfg *cfg, struct hub *h, const unsigned char *key)
         log_err("push_addr %s is not an IPv4 address", cfg->push_addr);
         return CHAT_ERR_IO;
     }
-    H.d = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request,
-        NULL, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)cfg->push_max_conns, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_POOL_SIZE,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONN_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, NULL, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        (unsigned)1024, MHD_OPTION_END);
+    H.d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
+                           NULL, on_request, NULL, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!H.d) {
         log_err("cannot listen on %s:%d", cfg->push_addr, cfg->push_port);
         return CHAT_ERR_IO;

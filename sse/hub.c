@@ -224,7 +224,7 @@ struct hub_event *hub_event_new(const char *json, size_t len)
     cJSON *root = json_parse(json, len, &why);
     const cJSON *type;
     struct hub_event *ev = NULL;
-    int64_t chat_id, user_id, version = 0;
+    int64_t chat_id, user_id, version = 0, session_id = -1;
     const cJSON *v;
 
     if (!root)
@@ -238,10 +238,14 @@ struct hub_event *hub_event_new(const char *json, size_t len)
     v = cJSON_GetObjectItemCaseSensitive(root, "version");
     if (v && !cJSON_IsNull(v) && json_get_int(v, 1, ((int64_t)1 << 53) - 1, &version))
         goto out;
+    v = cJSON_GetObjectItemCaseSensitive(root, "session_id");
+    if (v && !cJSON_IsNull(v) && json_get_int(v, 0, ((int64_t)1 << 53) - 1, &session_id))
+        goto out;
     ev = event_build(type->valuestring, strlen(type->valuestring), json, len, true);
     ev->chat_id = chat_id;
     ev->user_id = user_id;
     ev->version = version;
+    ev->session_id = session_id;
 out:
     cJSON_Delete(root);
     return ev;
@@ -259,6 +263,7 @@ struct hub_event *hub_event_resync(int64_t chat_id)
         n = snprintf(json, sizeof(json), "{\"type\":\"resync\"}");
     ev = event_build("resync", 6, json, (size_t)n, false);
     ev->chat_id = chat_id;
+    ev->session_id = -1;
     return ev;
 }
 
@@ -390,17 +395,26 @@ static void stream_check(struct hub_stream *s)
     }
 }
 
-/* Queue ev on a live stream; a full queue marks the stream for kicking. */
-static void stream_push(struct hub_stream *s, struct hub_event *ev)
+/* Mark s to be closed at the end of the current hub call. */
+static void stream_kick(struct hub_stream *s, enum hub_kick why)
 {
     struct hub *h = s->hub;
 
+    if (s->kicked)
+        return;
+    s->kicked = true;
+    s->kick_why = why;
+    s->kick_next = h->kicked;
+    h->kicked = s;
+}
+
+/* Queue ev on a live stream; a full queue marks the stream for kicking. */
+static void stream_push(struct hub_stream *s, struct hub_event *ev)
+{
     if (s->state != HUB_S_LIVE || s->kicked)
         return;
     if (s->q_len >= HUB_QUEUE_MAX_EVENTS || s->q_bytes + ev->len > HUB_QUEUE_MAX_BYTES) {
-        s->kicked = true;
-        s->kick_next = h->kicked;
-        h->kicked = s;
+        stream_kick(s, HUB_KICK_OVERFLOW);
         return;
     }
     if (s->q_len == s->q_cap) {
@@ -434,10 +448,14 @@ static void hub_kick_pending(struct hub *h)
         s->kick_next = NULL;
         if (s->state == HUB_S_CLOSED)
             continue;
-        log_info("stream %" PRIu64 " of user %" PRId64 " overflowed, closing", s->id,
-                 s->user->n.key);
+        if (s->kick_why == HUB_KICK_OVERFLOW)
+            log_info("stream %" PRIu64 " of user %" PRId64 " overflowed, closing", s->id,
+                     s->user->n.key);
+        else
+            log_info("stream %" PRIu64 " of user %" PRId64 " revoked, closing", s->id,
+                     s->user->n.key);
         hub_stream_close(s);
-        s->ops->kick(s, HUB_KICK_OVERFLOW);
+        s->ops->kick(s, s->kick_why);
     }
 }
 
@@ -728,6 +746,12 @@ static void user_event(struct hub_stream *s, struct hub_event *ev)
     int64_t uid = s->user->n.key;
     struct hub_member *m;
 
+    if (hub_event_is(ev, "session.revoked")) {
+        /* A control event from chat-api: act on it, never forward it. */
+        if (ev->session_id == 0 || ev->session_id == s->session_id)
+            stream_kick(s, HUB_KICK_REVOKED);
+        return;
+    }
     if (!ev->chat_id || !ev->version) {
         stream_push(s, ev);
         return;

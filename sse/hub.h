@@ -38,9 +38,10 @@ struct sub_ops;
  * the type are slices of it. */
 struct hub_event {
     int refs;
-    int64_t chat_id; /* 0 when absent */
-    int64_t version; /* 0 when absent (ephemeral events) */
-    int64_t user_id; /* 0 when absent */
+    int64_t chat_id;    /* 0 when absent */
+    int64_t version;    /* 0 when absent (ephemeral events) */
+    int64_t user_id;    /* 0 when absent */
+    int64_t session_id; /* session.revoked only: 0 means every session; -1 absent */
     unsigned short type_off, type_len;
     size_t json_off, json_len;
     size_t len; /* bytes of text */
@@ -94,6 +95,7 @@ enum hub_kick {
     HUB_KICK_OVERFLOW = 1, /* queue over its limits: slow consumer */
     HUB_KICK_SHUTDOWN,
     HUB_KICK_EXPIRED, /* lived its 24 h */
+    HUB_KICK_REVOKED, /* its session was revoked (logout, logout-all) */
 };
 
 /* One subscriber. A transport embeds it in its own connection struct and
@@ -105,20 +107,21 @@ struct hub_stream {
     uint64_t id;        /* unique in this process run */
     int64_t session_id; /* 0 when unknown */
     enum hub_stream_state state;
-    bool needs_resync;   /* a Redis reconnect happened: resync once subscribed */
-    int unconfirmed;     /* channels of this stream without a SUBSCRIBE reply */
+    bool needs_resync;          /* a Redis reconnect happened: resync once subscribed */
+    int unconfirmed;            /* channels of this stream without a SUBSCRIBE reply */
     struct hub_member *members; /* chats this stream carries */
     int nmembers;
-    struct hub_tomb *tombs; /* chats left before the baseline was read */
+    struct hub_tomb *tombs;                   /* chats left before the baseline was read */
     struct hub_stream *user_prev, *user_next; /* the user's streams */
     struct hub_stream *all_prev, *all_next;   /* every stream of the hub */
     struct hub_stream *kick_next;             /* on hub.kicked while pending */
     bool kicked;
+    enum hub_kick kick_why;
     /* The queue: a ring of events; entry i has sequence number q_seq + i. */
     struct hub_event **q;
     unsigned q_head, q_len, q_cap;
     size_t q_bytes;
-    uint64_t q_seq; /* sequence number of the oldest queued event */
+    uint64_t q_seq;    /* sequence number of the oldest queued event */
     int64_t opened_at; /* unix seconds */
 };
 
@@ -126,8 +129,8 @@ struct hub_stream {
 struct hub {
     const struct hub_ops *ops;
     void *ops_ctx;
-    uint64_t epoch;     /* boot time, names this process run in cursors */
-    uint64_t next_id;   /* next stream id */
+    uint64_t epoch;   /* boot time, names this process run in cursors */
+    uint64_t next_id; /* next stream id */
     bool redis_up;
     struct hub_map *users, *chats;
     size_t nstreams;

@@ -12,12 +12,15 @@
 #include <stdint.h>
 
 struct loop_io {
-    int fd;      /* -1 while not registered */
+    int fd; /* -1 while not registered */
     uint32_t events;
     void (*cb)(struct loop_io *io, uint32_t revents);
 };
 
-#define LOOP_IO_INIT(cb) {-1, 0, (cb)}
+#define LOOP_IO_INIT(cb)                                                                           \
+    {                                                                                              \
+        -1, 0, (cb)                                                                                \
+    }
 
 /* Register io for fd with the epoll events mask (EPOLLIN, EPOLLOUT; level
  * triggered), or change its fd or mask. Returns 0 or CHAT_ERR_IO. */

@@ -184,8 +184,8 @@ int rds_unsubscribe(void *ctx, enum hub_chan_kind kind, int64_t id)
 {
     if (!R.sub.connected)
         return CHAT_ERR_REDIS;
-    if (redisAsyncCommand(R.sub.ac, on_sub_reply, NULL, "UNSUBSCRIBE %s:%" PRId64,
-                          kind_name(kind), id) != REDIS_OK)
+    if (redisAsyncCommand(R.sub.ac, on_sub_reply, NULL, "UNSUBSCRIBE %s:%" PRId64, kind_name(kind),
+                          id) != REDIS_OK)
         return CHAT_ERR_REDIS;
     return 0;
 }

@@ -31,6 +31,11 @@ static void sse_kick(struct hub_stream *s, enum hub_kick why)
 {
     struct push_conn *c = conn_of_stream(s);
 
+    /* Before its response is queued (revoked during setup) it gets a 401. */
+    if (c->phase != CONN_RESPONDED) {
+        conn_fail(c, 401, "unauthorized", "session revoked");
+        return;
+    }
     sub_sse_end(c, why == HUB_KICK_OVERFLOW ? MHD_CONTENT_READER_END_WITH_ERROR
                                             : MHD_CONTENT_READER_END_OF_STREAM);
 }

@@ -61,8 +61,7 @@ static void fake_gap(void *ctx, int64_t chat_id, int64_t have, int64_t got)
     F.gap_got = got;
 }
 
-static const struct hub_ops fake_ops = {fake_subscribe, fake_unsubscribe, fake_baseline,
-                                        fake_gap};
+static const struct hub_ops fake_ops = {fake_subscribe, fake_unsubscribe, fake_baseline, fake_gap};
 
 struct fake_sub {
     struct hub_stream s;
@@ -279,8 +278,9 @@ static void test_join_on_user_channel_follows_at_once(void **state)
     assert_string_equal(pop(&fs.s, &v), "message.created");
     assert_int_equal(v, 2);
     /* a join naming someone else on our channel does not add the chat */
-    pub(HUB_CHAN_USER, 1, "{\"type\":\"member.joined\",\"chat_id\":21,\"version\":4,"
-                          "\"user_id\":9}");
+    pub(HUB_CHAN_USER, 1,
+        "{\"type\":\"member.joined\",\"chat_id\":21,\"version\":4,"
+        "\"user_id\":9}");
     assert_false(sent("SUBSCRIBE chat:21"));
     hub_stream_close(&fs.s);
 }
@@ -328,8 +328,9 @@ static void test_one_command_in_flight_per_channel(void **state)
     pub(HUB_CHAN_USER, 1, "{\"type\":\"member.left\",\"chat_id\":10,\"version\":4,\"user_id\":1}");
     assert_int_equal(count_sent("UNSUBSCRIBE chat:10"), 1);
     /* joined again before the UNSUBSCRIBE reply: no SUBSCRIBE yet */
-    pub(HUB_CHAN_USER, 1, "{\"type\":\"member.joined\",\"chat_id\":10,\"version\":5,"
-                          "\"user_id\":1}");
+    pub(HUB_CHAN_USER, 1,
+        "{\"type\":\"member.joined\",\"chat_id\":10,\"version\":5,"
+        "\"user_id\":1}");
     assert_int_equal(count_sent("SUBSCRIBE chat:10"), 1);
     assert_string_equal(pop(&fs.s, NULL), "member.left");
     assert_string_equal(pop(&fs.s, NULL), "member.joined");
@@ -403,8 +404,9 @@ static void test_join_during_baseline_is_kept(void **state)
 
     hub_stream_open(&H, &fs.s, 1, 0, 1000);
     hub_on_subscribed(&H, HUB_CHAN_USER, 1);
-    pub(HUB_CHAN_USER, 1, "{\"type\":\"member.joined\",\"chat_id\":40,\"version\":3,"
-                          "\"user_id\":1}");
+    pub(HUB_CHAN_USER, 1,
+        "{\"type\":\"member.joined\",\"chat_id\":40,\"version\":3,"
+        "\"user_id\":1}");
     hub_stream_baseline_done(&fs.s); /* the read missed the join */
     assert_int_equal(fs.s.nmembers, 1);
     hub_on_subscribed(&H, HUB_CHAN_CHAT, 40);
@@ -423,8 +425,8 @@ static void test_slow_consumer_is_kicked(void **state)
 
     open_live(&fs, 1, chats, 1);
     for (i = 1; i <= HUB_QUEUE_MAX_EVENTS + 1; i++) {
-        snprintf(json, sizeof(json),
-                 "{\"type\":\"message.created\",\"chat_id\":10,\"version\":%d}", i);
+        snprintf(json, sizeof(json), "{\"type\":\"message.created\",\"chat_id\":10,\"version\":%d}",
+                 i);
         pub(HUB_CHAN_CHAT, 10, json);
     }
     assert_int_equal(fs.kicks, 1);
@@ -433,6 +435,29 @@ static void test_slow_consumer_is_kicked(void **state)
     assert_null(hub_stream_peek(&fs.s, NULL));
     assert_true(sent("UNSUBSCRIBE chat:10"));
     hub_stream_close(&fs.s); /* idempotent */
+}
+
+static void test_session_revoked_closes_matching_streams_only(void **state)
+{
+    struct fake_sub a, b, c;
+
+    open_live(&a, 1, NULL, 0);
+    open_live(&b, 1, NULL, 0);
+    open_live(&c, 2, NULL, 0);
+    a.s.session_id = 5;
+    b.s.session_id = 6;
+    c.s.session_id = 5;
+    pub(HUB_CHAN_USER, 1, "{\"type\":\"session.revoked\",\"session_id\":5}");
+    assert_int_equal(a.kicks, 1);
+    assert_int_equal(a.why, HUB_KICK_REVOKED);
+    assert_int_equal(a.s.state, HUB_S_CLOSED);
+    assert_int_equal(b.kicks, 0);
+    assert_null(pop(&b.s, NULL)); /* never forwarded */
+    assert_int_equal(c.kicks, 0); /* another user's session 5 */
+    pub(HUB_CHAN_USER, 1, "{\"type\":\"session.revoked\",\"session_id\":0}");
+    assert_int_equal(b.kicks, 1);
+    assert_int_equal(hub_user_nstreams(&H, 1), 0);
+    hub_stream_close(&c.s);
 }
 
 static void test_event_parsing(void **state)
@@ -518,24 +543,23 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_resync_only_after_every_subscribe_reply, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_events_before_resync_are_not_queued, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_events_before_resync_are_not_queued, setup, teardown),
         cmocka_unit_test_setup_teardown(test_versions_dedupe_and_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fan_out_shares_one_event_and_one_subscription,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_join_on_user_channel_follows_at_once, setup,
+        cmocka_unit_test_setup_teardown(test_fan_out_shares_one_event_and_one_subscription, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_join_on_user_channel_follows_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leave_stops_exactly_at_member_left, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leave_on_user_channel_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_command_in_flight_per_channel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_reconnect_resubscribes_then_resyncs, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_stream_opened_while_redis_down_waits, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_stream_opened_while_redis_down_waits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leave_during_baseline_wins_over_older_row, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_join_during_baseline_is_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_consumer_is_kicked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_session_revoked_closes_matching_streams_only, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_event_parsing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cursor_names_epoch_stream_and_seq, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_chats_grow_the_tables, setup, teardown),
