@@ -36,6 +36,7 @@
 #define HTTP_SETUP_TIMEOUT_MS 10000  /* auth + baseline + subscriptions */
 #define HTTP_STREAM_MAX_AGE_S 86400  /* API.md: a stream lives at most 24 h */
 #define HTTP_MAX_STREAMS_PER_USER 32 /* behind nginx every peer is 127.0.0.1 */
+#define HTTP_READY_GRACE_MS 5000     /* stay ready through a short outage */
 
 static struct {
     struct MHD_Daemon *d;
@@ -47,6 +48,7 @@ static struct {
     unsigned nconns;
     bool stopping;
     int64_t mhd_deadline_ms; /* MHD wants MHD_run by then; -1: no limit */
+    int64_t ready_at_ms;     /* last time Redis and PostgreSQL were both up */
 } H;
 
 /* ---- connections ---- */
@@ -398,6 +400,22 @@ static const char *route_path(const char *url)
     return url;
 }
 
+/* Redis subscribed and PostgreSQL connected, or both were within the last
+ * HTTP_READY_GRACE_MS: API.md "Operations" keeps chat-push ready through a
+ * short outage (it reconnects and resyncs), so a blip does not flap nginx. */
+static bool is_ready(void)
+{
+    int64_t now = loop_now_ms();
+
+    if (H.stopping)
+        return false;
+    if (rds_ready() && pgq_ready()) {
+        H.ready_at_ms = now;
+        return true;
+    }
+    return H.ready_at_ms && now - H.ready_at_ms < HTTP_READY_GRACE_MS;
+}
+
 /* *con_cls after the first call: the request's headers are in. */
 static char first_call;
 
@@ -425,7 +443,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         return get ? reply_text(mc, MHD_HTTP_OK, "text/plain; charset=utf-8", "ok\n")
                    : reply_error(mc, 405, "method_not_allowed", "use GET");
     if (strcmp(path, "/readyz") == 0) {
-        bool ready = rds_ready() && pgq_ready() && !H.stopping;
+        bool ready = is_ready();
 
         return reply_text(mc, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
                           "text/plain; charset=utf-8", ready ? "ready\n" : "not ready\n");

@@ -56,8 +56,11 @@ static void pgq_down(const char *why)
     struct pgq_req *r;
 
     if (Q.conn) {
-        if (why)
-            log_warn("postgres: %s: %s", why, PQerrorMessage(Q.conn));
+        if (why) {
+            const char *m = PQerrorMessage(Q.conn);
+
+            log_warn("postgres: %s: %.*s", why, (int)strcspn(m, "\n"), m);
+        }
         loop_io_del(&Q.io);
         PQfinish(Q.conn);
         Q.conn = NULL;
@@ -184,8 +187,12 @@ static void pgq_io(struct loop_io *io, uint32_t revents)
 
 static void pgq_connect(int64_t now)
 {
+    /* dbname expands as the whole conninfo (key=value or URI). */
+    static const char *const keys[] = {"dbname", "application_name", NULL};
+    const char *vals[] = {Q.conninfo, "chat-push", NULL};
+
     Q.started_ms = now;
-    Q.conn = PQconnectStart(Q.conninfo);
+    Q.conn = PQconnectStartParams(keys, vals, 1);
     if (!Q.conn)
         return;
     if (PQstatus(Q.conn) == CONNECTION_BAD) {
