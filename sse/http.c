@@ -496,7 +496,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
         msg[--n] = 0;
     /* Clients leaving mid-stream are routine, not warnings. */
     if (strstr(msg, "application error generating response") ||
-        strstr(msg, "Failed to send the chunked response body"))
+        strstr(msg, "Failed to send the"))
         log_debug("mhd: %s", msg);
     else
         log_warn("mhd: %s", msg);
