@@ -495,8 +495,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = 0;
     /* Clients leaving mid-stream are routine, not warnings. */
-    if (strstr(msg, "application error generating response") ||
-        strstr(msg, "Failed to send the"))
+    if (strstr(msg, "application error generating response") || strstr(msg, "Failed to send the"))
         log_debug("mhd: %s", msg);
     else
         log_warn("mhd: %s", msg);

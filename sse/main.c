@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -202,6 +203,28 @@ static void run(void)
     }
 }
 
+/* Raise the descriptor limit to its hard limit and keep the connection limit
+ * under it: MHD's own default (1020) and an EMFILE storm are both worse. */
+static void fit_fd_limit(void)
+{
+    struct rlimit rl;
+    int room;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl))
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    room = rl.rlim_cur > 1000000 ? 1000000 : (int)rl.rlim_cur - 64;
+    if (P.cfg.push_max_conns > room) {
+        log_warn("push_max_conns %d is over the descriptor limit, using %d", P.cfg.push_max_conns,
+                 room);
+        P.cfg.push_max_conns = room;
+    }
+}
+
 static void node_name(char *out, size_t len)
 {
     char host[64];
@@ -222,6 +245,7 @@ int main(int argc, char **argv)
     log_init("chat-push", log_level_parse(P.cfg.log_level));
     if (jwt_key_load(P.cfg.jwt_key_file, P.key))
         die("chat-push: cannot load the JWT key from %s", P.cfg.jwt_key_file);
+    fit_fd_limit();
     epfd = epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0)
         die("epoll_create1: %s", strerror(errno));
