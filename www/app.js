@@ -758,8 +758,15 @@ function applyEvent(ev) {
   }
 }
 
+// A typing event can be published after the message it announced (the two
+// requests race on the server), so typing from someone who has just posted
+// in that chat is ignored for a moment.
+const TYPING_AFTER_MESSAGE_MS = 1500;
+const lastPostAt = new Map(); // `${chat}:${user}` -> ms
+
 function onTyping(ev) {
   if (ev.chat_id == null || ev.user_id == null || ev.user_id === state.me.id) return;
+  if (Date.now() - (lastPostAt.get(`${ev.chat_id}:${ev.user_id}`) || 0) < TYPING_AFTER_MESSAGE_MS) return;
   let t = state.typing.get(ev.chat_id);
   if (!t) { t = new Map(); state.typing.set(ev.chat_id, t); }
   t.set(ev.user_id, Date.now() + 5000);
@@ -824,6 +831,7 @@ function addMessage(cid, m, { live }) {
     }
     const t = state.typing.get(cid);
     if (t) t.delete(m.sender_id);
+    if (live) lastPostAt.set(`${cid}:${m.sender_id}`, Date.now());
     invalidate('list', 'typing');
   }
   const store = state.stores.get(cid);
@@ -864,12 +872,19 @@ async function loadNewest(cid, { replace = false } = {}) {
     mergeMessage(store, m);
     addToChatSummary(cid, m);
   }
+  fixMoreBefore(store);
   if (!store.loaded) store._scrollToBottom = true;
   store.loaded = true;
   if (cid === state.openChatId) {
     invalidate('messages');
     scheduleRead(cid);
   }
+}
+
+// seq runs 1, 2, 3, ... with no gaps (deleted messages stay as tombstones),
+// so holding seq 1 means there is nothing older, whatever a page said.
+function fixMoreBefore(store) {
+  if (store.bySeq.has(1)) store.hasMoreBefore = false;
 }
 
 function addToChatSummary(cid, m) {
@@ -895,6 +910,7 @@ async function loadOlder() {
     if (state.stores.get(cid) !== store) return;
     for (const m of (r && r.messages) || []) mergeMessage(store, m);
     store.hasMoreBefore = !!(r && r.has_more_before);
+    fixMoreBefore(store);
     store._keepScrollFromTop = true;
   } catch (e) {
     toast(errMsg(e));
@@ -1025,7 +1041,7 @@ let lastTypingSent = 0;
 let typingDisabled = false;
 function sendTyping() {
   const cid = state.openChatId;
-  if (!cid || typingDisabled) return;
+  if (!cid || typingDisabled || !$('message-input').value.trim()) return;
   const now = Date.now();
   if (now - lastTypingSent < 3000) return;
   lastTypingSent = now;

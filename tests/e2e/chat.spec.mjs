@@ -67,6 +67,7 @@ async function newUserPage(name, viewport) {
   });
   page.on('response', (r) => {
     const u = r.url();
+    if (process.env.E2E_DEBUG && u.includes('/api/v1/')) log(`${name}: ${r.request().method()} ${u.replace(/ticket=[^&]+/, 'ticket=…')} -> ${r.status()}`);
     if (u.includes('/api/v1/') && r.status() >= 500) problems.push(`${name}: ${r.request().method()} ${u} -> ${r.status()}`);
   });
   let loads = 0;
@@ -274,7 +275,8 @@ async function main() {
     const seqs = await B.locator('#message-list li[data-seq]').evaluateAll((els) => els.map((e) => Number(e.dataset.seq)));
     return seqs.length === N && seqs.every((v, i) => v === i + 1) ? true : `${seqs.length} shown, first ${seqs[0]}`;
   });
-  if (await olderBtn.isVisible()) fail('bob: "load older" still offered with the whole history shown');
+  await waitFor('bob: "load older" no longer offered with the whole history shown',
+    async () => !(await olderBtn.isVisible()), 1000);
 
   step = 'back to the direct chat';
   await A.locator(`#chat-list li[data-chat-id="${chatId}"] button`).click();
