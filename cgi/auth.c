@@ -412,3 +412,45 @@ void auth_logout_all(struct req *req)
     req_publish(req, "user:%lld", req->user_id, "{\"type\":\"session.revoked\",\"session_id\":0}");
     req_no_content(req);
 }
+
+static const struct db_stmt st_sessions = {
+    "sessions_list",
+    "SELECT coalesce(json_agg(json_build_object('id', id, 'created_at', api_ts(created_at), "
+    "  'last_used_at', api_ts(last_used_at), 'expires_at', api_ts(expires_at), "
+    "  'user_agent', user_agent, 'ip', ip, 'current', id = $2) ORDER BY id), '[]') "
+    "FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()",
+    2, true};
+
+void auth_sessions_list(struct req *req)
+{
+    PGresult *r = req_db_or_reply(req, &st_sessions, (const char *[]){
+                                      req_id_str(req, req->user_id),
+                                      req_id_str(req, req->session_id)});
+    struct buf out = BUF_INIT;
+
+    if (!r)
+        return;
+    buf_addf(&out, "{\"sessions\":%s}", PQgetvalue(r, 0, 0));
+    req_reply(req, 200, out.s, (long)out.len);
+    buf_release(&out);
+}
+
+static const struct db_stmt st_session_owned = {
+    "session_owned",
+    "SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL", 2, true};
+
+void auth_sessions_delete(struct req *req)
+{
+    PGresult *r = req_db_or_reply(req, &st_session_owned, (const char *[]){
+                                      req_id_str(req, req->params[0]),
+                                      req_id_str(req, req->user_id)});
+
+    if (!r)
+        return;
+    if (PQntuples(r) != 1) {
+        req_error(req, 404, "not_found", "no such session");
+        return;
+    }
+    session_revoke(req, req->user_id, req->params[0]);
+    req_no_content(req);
+}

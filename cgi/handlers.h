@@ -10,6 +10,13 @@ void auth_login(struct req *req);
 void auth_refresh(struct req *req);
 void auth_logout(struct req *req);
 void auth_logout_all(struct req *req);
+void auth_sessions_list(struct req *req);
+void auth_sessions_delete(struct req *req);
+
+/* tokens.c - API.md "Auth": personal API tokens */
+void tokens_create(struct req *req);
+void tokens_list(struct req *req);
+void tokens_delete(struct req *req);
 
 /* users.c - API.md "Users" */
 void users_me(struct req *req);
@@ -32,6 +39,10 @@ void messages_list(struct req *req);
 void messages_read(struct req *req);
 void messages_delivered(struct req *req);
 void messages_typing(struct req *req);
+void messages_update(struct req *req);
+void messages_delete(struct req *req);
+void messages_search(struct req *req);
+void messages_changes(struct req *req);
 
 /* stream.c - API.md "Auth" (stream tickets) */
 void stream_ticket_create(struct req *req);

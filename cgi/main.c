@@ -70,6 +70,15 @@ static void dispatch(struct req *req)
         req_auth_error(req, auth);
         return;
     }
+    if (req->api_token && (route->flags & ROUTE_SESSION_ONLY)) {
+        req_error(req, 403, "forbidden", "this needs a session's access token, not an API token");
+        return;
+    }
+    if (req->api_token && (route->scope & ~req->token_scopes)) {
+        req_error(req, 403, "forbidden", "the API token lacks the scope %s",
+                  scope_name(route->scope & ~req->token_scopes));
+        return;
+    }
     if (!(route->flags & ROUTE_OWN_IDEMPOTENCY) && !idem_begin(req))
         return;
     route->handler(req);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "handlers.h"
 #include "json.h"
 #include "req.h"
@@ -198,4 +199,117 @@ void messages_typing(struct req *req)
              (long long)req->params[0], (long long)req->user_id);
     req_publish(req, "chat:%lld", req->params[0], event);
     req_no_content(req);
+}
+
+static const struct db_stmt st_change = {
+    "message_change", "SELECT status, message, event FROM message_change($1, $2, $3, $4, $5)", 5,
+    false};
+
+/* PATCH or DELETE /chats/{id}/messages/{seq}: a durable change with its
+ * own version, published like a send. */
+static void change(struct req *req, const char *content)
+{
+    PGresult *r;
+    const char *status;
+
+    r = req_db_or_reply(req, &st_change,
+                        (const char *[]){req_id_str(req, req->params[0]),
+                                         req_id_str(req, req->user_id),
+                                         req_id_str(req, req->params[1]), content,
+                                         content ? "f" : "t"});
+    if (!r)
+        return;
+    status = PQgetvalue(r, 0, 0);
+    if (strcmp(status, "not_found") == 0) {
+        req_error(req, 404, "not_found", "no such message");
+    } else if (strcmp(status, "forbidden") == 0) {
+        req_error(req, 403, "forbidden",
+                  content ? "only the sender may edit a message"
+                          : "only the sender or an admin may delete a message");
+    } else if (strcmp(status, "deleted") == 0) {
+        req_error(req, 409, "message_deleted", "the message was deleted");
+    } else {
+        if (strcmp(status, "ok") == 0)
+            req_publish(req, "chat:%lld", req->params[0], PQgetvalue(r, 0, 2));
+        if (content)
+            req_reply(req, 200, PQgetvalue(r, 0, 1), -1);
+        else
+            req_no_content(req);
+    }
+}
+
+void messages_update(struct req *req)
+{
+    cJSON *body;
+    const char *content;
+
+    if (req_json_body_or_reply(req, &body) || content_or_reply(req, body, &content))
+        return;
+    change(req, content);
+}
+
+void messages_delete(struct req *req) { change(req, NULL); }
+
+static const struct db_stmt st_search = {
+    "messages_search",
+    "SELECT coalesce(json_agg(j ORDER BY seq_key DESC), '[]') FROM ("
+    "  SELECT message_json(m) AS j, m.id AS seq_key FROM messages m "
+    "  JOIN chat_members cm ON cm.chat_id = m.chat_id AND cm.user_id = $1 "
+    "  WHERE to_tsvector('simple', m.content) @@ websearch_to_tsquery('simple', $2) "
+    "    AND NOT m.deleted AND ($3::bigint IS NULL OR m.chat_id = $3::bigint) "
+    "  ORDER BY m.id DESC LIMIT $4) x",
+    4, true};
+
+/* GET /search?q=&chat_id=&limit=: web-search syntax, which never fails to
+ * parse; only chats the caller is in; newest first. */
+void messages_search(struct req *req)
+{
+    const char *q = req_query(req, "q");
+    int64_t limit, chat = 0;
+    bool has_chat;
+    PGresult *r;
+    struct buf out = BUF_INIT;
+
+    if (!q || !*q || strlen(q) > 256 || !json_utf8_valid(q, strlen(q))) {
+        req_error(req, 400, "invalid_request", "q must be 1 to 256 bytes of UTF-8");
+        return;
+    }
+    if (req_limit_or_reply(req, &limit) ||
+        req_query_int_or_reply(req, "chat_id", 1, (INT64_C(1) << 53) - 1, &chat, &has_chat))
+        return;
+    r = req_db_or_reply(req, &st_search,
+                        (const char *[]){req_id_str(req, req->user_id), q,
+                                         has_chat ? req_id_str(req, chat) : NULL,
+                                         req_id_str(req, limit)});
+    if (!r)
+        return;
+    buf_addf(&out, "{\"messages\":%s}", PQgetvalue(r, 0, 0));
+    req_reply(req, 200, out.s, (long)out.len);
+    buf_release(&out);
+}
+
+static const struct db_stmt st_changes = {
+    "changes_page", "SELECT changes_page($1, $2, $3, $4)", 4, true};
+
+/* GET /chats/{id}/changes?since_version=V&limit= (API.md "Chat versions
+ * and catch-up"). */
+void messages_changes(struct req *req)
+{
+    int64_t since = 0, limit;
+    PGresult *r;
+
+    if (req_limit_or_reply(req, &limit) ||
+        req_query_int_or_reply(req, "since_version", 0, INT64_MAX / 2, &since, NULL))
+        return;
+    r = req_db_or_reply(req, &st_changes,
+                        (const char *[]){req_id_str(req, req->params[0]),
+                                         req_id_str(req, req->user_id), req_id_str(req, since),
+                                         req_id_str(req, limit)});
+    if (!r)
+        return;
+    if (PQgetisnull(r, 0, 0)) {
+        req_error(req, 404, "not_found", "no such chat");
+        return;
+    }
+    req_reply(req, 200, PQgetvalue(r, 0, 0), -1);
 }

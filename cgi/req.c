@@ -9,8 +9,10 @@
 
 #include "json.h"
 #include "jwt.h"
+#include "crypto.h"
 #include "log.h"
 #include "page.h"
+#include "router.h"
 
 static const char *status_text(int status)
 {
@@ -301,6 +303,37 @@ static const struct db_stmt st_auth_check = {
     "LEFT JOIN sessions s ON s.id = $2 AND s.user_id = u.id WHERE u.id = $1",
     2, true};
 
+static const struct db_stmt st_api_token = {
+    "api_token_auth",
+    "SELECT user_id, array_to_string(scopes, ' ') FROM api_tokens "
+    "WHERE token_hash = decode($1, 'hex') AND revoked_at IS NULL",
+    1, true};
+
+/* A personal API token (API.md "Auth"): looked up by its SHA-256. */
+static int req_auth_api_token(struct req *req, const char *token)
+{
+    unsigned char digest[32];
+    char hex[65], *scopes, *save = NULL;
+    PGresult *r;
+
+    crypto_sha256(token, strlen(token), digest);
+    crypto_hex(digest, sizeof(digest), hex);
+    r = db_exec(&req->w->db, &st_api_token, (const char *[]){hex});
+    if (!r) {
+        log_warn("auth: %s", req->w->db.errstr);
+        return 503;
+    }
+    req_defer(req, (void (*)(void *))PQclear, r);
+    if (PQntuples(r) != 1)
+        return 401;
+    req->user_id = db_int(r, 0, 0);
+    req->api_token = true;
+    scopes = req_defer(req, free, strdup(PQgetvalue(r, 0, 1)));
+    for (char *s = strtok_r(scopes, " ", &save); s; s = strtok_r(NULL, " ", &save))
+        req->token_scopes |= scope_parse(s);
+    return 0;
+}
+
 int req_auth(struct req *req)
 {
     const char *h = req_param(req, "HTTP_AUTHORIZATION");
@@ -311,6 +344,8 @@ int req_auth(struct req *req)
 
     if (!h || strncasecmp(h, "Bearer ", 7) != 0)
         return 401;
+    if (strncmp(h + 7, "chat_pat_", 9) == 0)
+        return req_auth_api_token(req, h + 7);
     if (jwt_verify(req->w->jwt_key, c->jwt_issuer, c->jwt_audience, h + 7, time(NULL), &cl))
         return 401;
     params[0] = req_id_str(req, cl.sub);

@@ -49,7 +49,9 @@ struct req {
     int64_t params[2];  /* :id path parameters, in order */
     unsigned scope;     /* scope the route needs (enum scope in router.h) */
     int64_t user_id;    /* set by req_auth */
-    int64_t session_id;
+    int64_t session_id; /* 0 for an API token */
+    bool api_token;     /* authenticated by a chat_pat_ token, not a session */
+    unsigned token_scopes; /* enum scope bits of that API token */
     bool replied;
     int status;         /* status sent, for the access log */
     bool idem_claimed;  /* this request holds its Idempotency-Key (idem.h) */
@@ -107,9 +109,10 @@ int req_query_int_or_reply(struct req *req, const char *name, int64_t min, int64
  * PAGE_LIMIT_MAX, else 400. */
 int req_limit_or_reply(struct req *req, int64_t *limit);
 
-/* Authenticate the Bearer access token (lib/jwt.h) and check that its
- * token_version and session are still current. Sets user_id and
- * session_id and returns 0; otherwise returns the status to answer (401,
+/* Authenticate the Bearer token: an access token (lib/jwt.h) whose
+ * token_version and session are still current, or a personal API token
+ * (chat_pat_..., looked up by SHA-256, with its scopes). Sets user_id,
+ * session_id, api_token and token_scopes and returns 0; otherwise returns the status to answer (401,
  * or 503 when the database is unreachable) without replying. */
 int req_auth(struct req *req);
 /* Send the error for a status req_auth returned. */

@@ -13,7 +13,16 @@ const struct route router_routes[] = {
     {"POST", "/api/v1/auth/login", auth_login, SCOPE_NONE, ROUTE_SECRET},
     {"POST", "/api/v1/auth/refresh", auth_refresh, SCOPE_NONE, ROUTE_SECRET},
     {"POST", "/api/v1/auth/logout", auth_logout, SCOPE_NONE, 0},
-    {"POST", "/api/v1/auth/logout-all", auth_logout_all, SCOPE_NONE, ROUTE_AUTH},
+    {"POST", "/api/v1/auth/logout-all", auth_logout_all, SCOPE_NONE,
+     ROUTE_AUTH | ROUTE_SESSION_ONLY},
+    {"GET", "/api/v1/auth/sessions", auth_sessions_list, SCOPE_NONE,
+     ROUTE_AUTH | ROUTE_SESSION_ONLY},
+    {"DELETE", "/api/v1/auth/sessions/:id", auth_sessions_delete, SCOPE_NONE,
+     ROUTE_AUTH | ROUTE_SESSION_ONLY},
+    {"POST", "/api/v1/tokens", tokens_create, SCOPE_NONE,
+     ROUTE_AUTH | ROUTE_SESSION_ONLY | ROUTE_SECRET},
+    {"GET", "/api/v1/tokens", tokens_list, SCOPE_NONE, ROUTE_AUTH | ROUTE_SESSION_ONLY},
+    {"DELETE", "/api/v1/tokens/:id", tokens_delete, SCOPE_NONE, ROUTE_AUTH | ROUTE_SESSION_ONLY},
     {"GET", "/api/v1/users/me", users_me, SCOPE_NONE, ROUTE_AUTH},
     {"PATCH", "/api/v1/users/me", users_me_update, SCOPE_NONE, ROUTE_AUTH},
     {"GET", "/api/v1/users", users_search, SCOPE_CHATS_READ, ROUTE_AUTH},
@@ -31,8 +40,33 @@ const struct route router_routes[] = {
     {"POST", "/api/v1/chats/:id/read", messages_read, SCOPE_MESSAGES_WRITE, ROUTE_AUTH},
     {"POST", "/api/v1/chats/:id/delivered", messages_delivered, SCOPE_MESSAGES_WRITE, ROUTE_AUTH},
     {"POST", "/api/v1/chats/:id/typing", messages_typing, SCOPE_MESSAGES_WRITE, ROUTE_AUTH},
+    {"PATCH", "/api/v1/chats/:id/messages/:id", messages_update, SCOPE_MESSAGES_WRITE, ROUTE_AUTH},
+    {"DELETE", "/api/v1/chats/:id/messages/:id", messages_delete, SCOPE_MESSAGES_WRITE,
+     ROUTE_AUTH},
+    {"GET", "/api/v1/chats/:id/changes", messages_changes, SCOPE_MESSAGES_READ, ROUTE_AUTH},
+    {"GET", "/api/v1/search", messages_search, SCOPE_MESSAGES_READ, ROUTE_AUTH},
     {NULL, NULL, NULL, 0, 0},
 };
+
+static const char *const scope_names[] = {
+    "chats:read", "chats:write", "messages:read", "messages:write", "events:read", "webhooks:write",
+};
+
+unsigned scope_parse(const char *name)
+{
+    for (unsigned i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]); i++)
+        if (strcmp(name, scope_names[i]) == 0)
+            return 1u << i;
+    return 0;
+}
+
+const char *scope_name(unsigned bits)
+{
+    for (unsigned i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]); i++)
+        if (bits & (1u << i))
+            return scope_names[i];
+    return NULL;
+}
 
 /* Match one segment of path (up to '/' or end) against one of pattern.
  * Returns the length consumed in path, or -1. */

@@ -26,6 +26,7 @@ enum route_flags {
     ROUTE_AUTH = 1 << 0,   /* needs a Bearer token */
     ROUTE_SECRET = 1 << 1, /* the answer carries a secret: never stored for replay */
     ROUTE_OWN_IDEMPOTENCY = 1 << 2, /* the handler implements Idempotency-Key itself */
+    ROUTE_SESSION_ONLY = 1 << 3,    /* needs a session's access token, not an API token */
 };
 
 struct route {
@@ -54,6 +55,11 @@ enum router_result router_match_in(const struct route *table, const char *method
 /* router_match_in on chat-api's own table. */
 enum router_result router_match(const char *method, const char *path, const struct route **out,
                                 int64_t params[ROUTER_MAX_PARAMS]);
+
+/* The scope bit named name ("chats:read", ...), or 0 for an unknown name. */
+unsigned scope_parse(const char *name);
+/* The name of the lowest scope bit set in bits, or NULL. */
+const char *scope_name(unsigned bits);
 
 /* chat-api's route table, ended by a NULL method (for tests and docs). */
 extern const struct route router_routes[];
