@@ -773,6 +773,8 @@ static void user_event(struct hub_stream *s, struct hub_event *ev)
         if (ev->version <= m->version)
             return; /* stale: already past it */
         stream_deliver(s, m, ev);
+        if (s->state < HUB_S_CHATS)
+            tomb_add(s, ev->chat_id, ev->version); /* the baseline may predate it */
         member_remove(m);
         stream_check(s);
     } else if (m) {

@@ -219,7 +219,7 @@ static void fit_fd_limit(void)
     }
     room = rl.rlim_cur > 1000000 ? 1000000 : (int)rl.rlim_cur - 64;
     if (P.cfg.push_max_conns > room) {
-        log_warn("push_max_conns %d is over the descriptor limit, using %d", P.cfg.push_max_conns,
+        log_info("push_max_conns %d is over the descriptor limit, using %d", P.cfg.push_max_conns,
                  room);
         P.cfg.push_max_conns = room;
     }

@@ -398,6 +398,21 @@ static void test_leave_during_baseline_wins_over_older_row(void **state)
     hub_stream_close(&fs.s);
 }
 
+static void test_join_then_leave_during_baseline(void **state)
+{
+    struct fake_sub fs = {.s.ops = &fake_sub_ops};
+
+    hub_stream_open(&H, &fs.s, 1, 0, 1000);
+    hub_on_subscribed(&H, HUB_CHAN_USER, 1);
+    pub(HUB_CHAN_USER, 1,
+        "{\"type\":\"member.joined\",\"chat_id\":50,\"version\":3,\"user_id\":1}");
+    pub(HUB_CHAN_USER, 1, "{\"type\":\"member.left\",\"chat_id\":50,\"version\":4,\"user_id\":1}");
+    hub_stream_baseline_add(&fs.s, 50, 3); /* read between the two */
+    hub_stream_baseline_done(&fs.s);
+    assert_int_equal(fs.s.nmembers, 0);
+    hub_stream_close(&fs.s);
+}
+
 static void test_join_during_baseline_is_kept(void **state)
 {
     struct fake_sub fs = {.s.ops = &fake_sub_ops};
@@ -556,6 +571,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stream_opened_while_redis_down_waits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leave_during_baseline_wins_over_older_row, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_join_then_leave_during_baseline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_join_during_baseline_is_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_consumer_is_kicked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_revoked_closes_matching_streams_only, setup,
