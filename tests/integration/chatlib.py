@@ -525,3 +525,33 @@ class ApiTestCase(unittest.TestCase):
 
 def main():
     unittest.main(verbosity=2)
+
+
+# --------------------------------------------------------------------------
+# sessions and personal API tokens
+
+
+def login(user):
+    """A new session of user: the POST /auth/login answer (a dict)."""
+    r = request("POST", "/auth/login", {"username": user.username, "password": user.password},
+                retry_429=True)
+    if r.status != 200 or not isinstance(r.json, dict) or "access_token" not in r.json:
+        raise AssertionError("login failed: " + r.describe())
+    return r.json
+
+
+def api_token(user, scopes, name=None):
+    """POST /tokens with the user's session token: the 201 answer
+    {id, name, scopes, token}."""
+    r = user.req("POST", "/tokens", {"name": name or ("tok " + rand_suffix(6)),
+                                     "scopes": list(scopes)}, retry_429=True)
+    if r.status != 201 or not isinstance(r.json, dict) or "token" not in r.json:
+        raise AssertionError("create API token failed: " + r.describe())
+    return r.json
+
+
+def chat_home_path(*parts):
+    """A path under $CHAT_HOME (the stack's data directory), or None when
+    CHAT_HOME is not set (tests/run.sh sets it)."""
+    home = os.environ.get("CHAT_HOME")
+    return os.path.join(home, *parts) if home else None
