@@ -162,6 +162,24 @@ def request(method, path, body=None, token=None, headers=None, raw=None, api=Tru
         return r
 
 
+CHAT_RECORD = os.environ.get("CHAT_RECORD")
+_RECORD_HEADERS = ("content-type", "retry-after", "idempotent-replayed", "x-ratelimit-limit",
+                   "x-ratelimit-remaining", "x-ratelimit-reset", "www-authenticate", "allow")
+_record_lock = threading.Lock()
+
+
+def _record(method, full, status, headers, raw):
+    """With CHAT_RECORD=<file>, append the exchange as one JSON line, for
+    tests/openapi/validate_responses.mjs to check against docs/openapi.yaml."""
+    if not CHAT_RECORD:
+        return
+    line = json.dumps({"method": method, "path": full.split("?", 1)[0], "status": status,
+                       "headers": {k: headers[k] for k in _RECORD_HEADERS if k in headers},
+                       "body": raw.decode("utf-8", "replace")}, ensure_ascii=False) + "\n"
+    with _record_lock, open(CHAT_RECORD, "a", encoding="utf-8") as f:
+        f.write(line)
+
+
 def _do(method, full, hdrs, data, timeout, source=None):
     conn = http.client.HTTPConnection(HOST, PORT, timeout=timeout,
                                       source_address=(source, 0) if source else None)
@@ -176,6 +194,7 @@ def _do(method, full, hdrs, data, timeout, source=None):
         try:
             resp = conn.getresponse()
             raw = resp.read()
+            _record(method, full, resp.status, resp.headers, raw)
             return Resp(method, full, hdrs, data, resp.status, resp.headers, raw,
                         time.monotonic() - t0, err)
         except (http.client.HTTPException, OSError) as e:
