@@ -9,7 +9,7 @@ PACKAGES=(
     postgresql postgresql-contrib redis-server nginx libnginx-mod-nchan
     libfcgi-dev libmicrohttpd-dev libpq-dev libhiredis-dev libcjson-dev libinih-dev
     libcurl4-openssl-dev libssl-dev libcmocka-dev libargon2-dev libwslay-dev
-    chromium nodejs npm python3 python3-websockets docker-compose wrk
+    chromium nodejs npm python3 python3-websockets python3-yaml docker-compose wrk
 )
 
 missing=()
@@ -37,8 +37,10 @@ fi
 # Debian's nginx package starts a system nginx on port 80; we run our own.
 # Not stopping it: it is not ours to stop.
 
-if [ -f "$ROOT/tests/e2e/package.json" ] && [ ! -d "$ROOT/tests/e2e/node_modules/playwright-core" ]; then
-    echo "deps: npm ci in tests/e2e" >&2
-    (cd "$ROOT/tests/e2e" && npm ci --no-audit --no-fund --loglevel=error)
-fi
+for d in tests/e2e tests/openapi; do
+    if [ -f "$ROOT/$d/package.json" ] && [ ! -d "$ROOT/$d/node_modules" ]; then
+        echo "deps: npm ci in $d" >&2
+        (cd "$ROOT/$d" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+done
 exit 0

@@ -72,9 +72,12 @@ if ! "$ROOT/chatctl" start; then
     exit 1
 fi
 
+export CHAT_RECORD=$CHAT_HOME/exchanges.jsonl
 for t in tests/integration/test_*.py; do
     step "integration $(basename "$t")" /usr/bin/python3 "$t"
 done
+step "openapi routes" /usr/bin/python3 tests/openapi/check_routes.py "$B/chat-api"
+step "openapi responses" node tests/openapi/validate_responses.mjs "$CHAT_RECORD"
 for t in tests/e2e/*.spec.mjs; do
     [ -f "$t" ] && step "e2e $(basename "$t")" node "$t"
 done
