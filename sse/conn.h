@@ -25,7 +25,7 @@ enum conn_phase {
 };
 
 struct push_conn {
-    struct hub_stream s; /* the hub's view; first member */
+    struct hub_stream *s; /* the hub's stream; NULL before open and once given up */
     struct MHD_Connection *mc;
     int refs;
     enum conn_phase phase;
@@ -42,6 +42,7 @@ struct push_conn {
 
     /* credentials */
     bool by_jwt;
+    bool resuming; /* a cursor came with a JWT: resume once the token checks out */
     int64_t user_id, session_id, token_version;
     struct pgq_req *pg;
 
@@ -58,7 +59,7 @@ struct push_conn {
 
 static inline struct push_conn *conn_of_stream(struct hub_stream *s)
 {
-    return (struct push_conn *)s;
+    return s->sub;
 }
 
 void conn_ref(struct push_conn *c);

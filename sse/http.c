@@ -86,7 +86,10 @@ void conn_fail(struct push_conn *c, unsigned status, const char *code, const cha
         c->pg = NULL;
         conn_unref(c);
     }
-    hub_stream_close(&c->s);
+    if (c->s) {
+        hub_stream_close(c->s);
+        c->s = NULL;
+    }
     if (c->phase == CONN_RESPONDED) {
         sub_sse_end(c, MHD_CONTENT_READER_END_WITH_ERROR);
         return;
@@ -104,7 +107,6 @@ static struct push_conn *conn_new(struct MHD_Connection *mc)
 
     if (!c)
         return NULL;
-    c->s.ops = &sub_sse_ops;
     c->mc = mc;
     c->refs = 1; /* the request's, dropped at completion */
     c->started_ms = loop_now_ms();
@@ -192,77 +194,153 @@ static bool col_int(const PGresult *res, int row, int col, int64_t *out)
     return json_parse_int(PQgetvalue(res, row, col), INT64_MIN, INT64_MAX, out) == 0;
 }
 
-static void on_baseline(void *arg, const PGresult *res)
+/* Check the credentials part of a baseline result; on failure answer c and
+ * return false. */
+static bool auth_ok(struct push_conn *c, const PGresult *res)
 {
-    struct push_conn *c = arg;
-    int i, rows;
-    int64_t tv, chat_id, version;
+    int64_t tv;
 
-    c->pg = NULL;
-    if (c->completed || c->phase != CONN_OPEN || c->s.state != HUB_S_BASELINE)
-        goto out;
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
         log_warn("baseline query failed for user %" PRId64 ": %s", c->user_id,
                  res ? PQresultErrorMessage(res) : "no connection");
         conn_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "database unavailable");
-        goto out;
+        return false;
     }
-    rows = PQntuples(res);
-    if (rows == 0 || !col_int(res, 0, 0, &tv)) {
+    if (PQntuples(res) == 0 || !col_int(res, 0, 0, &tv)) {
         conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "unknown user");
-        goto out;
+        return false;
     }
     if (c->by_jwt && tv != c->token_version) {
         conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "token revoked");
-        goto out;
+        return false;
     }
     if (strcmp(PQgetvalue(res, 0, 1), "t") != 0) {
         conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "session revoked");
-        goto out;
+        return false;
     }
-    for (i = 0; i < rows; i++)
+    return true;
+}
+
+static void on_baseline(void *arg, const PGresult *res)
+{
+    struct push_conn *c = arg;
+    int i;
+    int64_t chat_id, version;
+
+    c->pg = NULL;
+    if (c->completed || c->phase != CONN_OPEN || !c->s || c->s->state != HUB_S_BASELINE)
+        goto out;
+    if (!auth_ok(c, res))
+        goto out;
+    for (i = 0; i < PQntuples(res); i++)
         if (col_int(res, i, 2, &chat_id) && col_int(res, i, 3, &version))
-            hub_stream_baseline_add(&c->s, chat_id, version);
+            hub_stream_baseline_add(c->s, chat_id, version);
     c->phase = CONN_STREAM;
     conn_wake(c);
-    hub_stream_baseline_done(&c->s);
-    log_debug("stream %" PRIu64 " of user %" PRId64 " open, %d chats", c->s.id, c->user_id,
-              c->s.nmembers);
+    log_debug("stream %" PRIu64 " of user %" PRId64 " open, %d chats", c->s->id, c->user_id,
+              c->s->nmembers);
+    hub_stream_baseline_done(c->s); /* may kick c: c->s is not used after */
 out:
     conn_unref(c);
 }
 
-void http_baseline(void *ctx, struct hub_stream *s)
+/* Run the baseline statement for c; cb gets the result. */
+static int query_baseline(struct push_conn *c, pgq_cb *cb)
 {
-    struct push_conn *c = conn_of_stream(s);
     char uid[24], sid[24];
     const char *params[2] = {uid, sid};
 
     snprintf(uid, sizeof(uid), "%" PRId64, c->user_id);
     snprintf(sid, sizeof(sid), "%" PRId64, c->session_id);
-    c->pg = pgq_exec(baseline_sql, 2, params, on_baseline, c);
-    if (!c->pg) {
+    c->pg = pgq_exec(baseline_sql, 2, params, cb, c);
+    if (!c->pg)
+        return CHAT_ERR_DB;
+    conn_ref(c);
+    return 0;
+}
+
+void http_baseline(void *ctx, struct hub_stream *s)
+{
+    struct push_conn *c = conn_of_stream(s);
+
+    if (query_baseline(c, on_baseline)) {
         /* The hub is calling us: fail through the next pass, not here. */
         c->phase = CONN_REPLY;
         c->status = MHD_HTTP_SERVICE_UNAVAILABLE;
         c->code = "unavailable";
         c->message = "database unavailable";
         conn_wake(c);
-        return;
     }
-    conn_ref(c);
 }
 
 /* ---- authentication ---- */
 
-static void stream_open(struct push_conn *c)
+/* The client's cursor: ?cursor= (browsers opening a new EventSource), else
+ * Last-Event-ID (EventSource's own reconnect, other clients). */
+static const char *request_cursor(struct push_conn *c)
+{
+    const char *cur = MHD_lookup_connection_value(c->mc, MHD_GET_ARGUMENT_KIND, "cursor");
+
+    if (!cur || !*cur)
+        cur = MHD_lookup_connection_value(c->mc, MHD_HEADER_KIND, "Last-Event-ID");
+    return cur && *cur ? cur : NULL;
+}
+
+/* Take over the stream named by the request's cursor; false if there is none
+ * to take (then the client gets a new stream that starts with resync). */
+static bool stream_resume(struct push_conn *c)
+{
+    struct hub_stream *s;
+
+    s = hub_stream_resume(H.hub, request_cursor(c), c->user_id, c->session_id, &sub_sse_ops, c,
+                          loop_unix());
+    if (!s)
+        return false;
+    c->s = s;
+    c->phase = CONN_STREAM;
+    conn_wake(c);
+    log_debug("stream %" PRIu64 " of user %" PRId64 " resumed", s->id, c->user_id);
+    return true;
+}
+
+static void stream_new(struct push_conn *c)
+{
+    c->phase = CONN_OPEN;
+    c->s = hub_stream_open(H.hub, &sub_sse_ops, c, c->user_id, c->session_id, loop_unix());
+}
+
+static void on_resume_auth(void *arg, const PGresult *res)
+{
+    struct push_conn *c = arg;
+
+    c->pg = NULL;
+    if (c->completed || c->phase != CONN_OPEN || c->s)
+        goto out;
+    if (auth_ok(c, res) && !stream_resume(c))
+        stream_new(c);
+out:
+    conn_unref(c);
+}
+
+/* Credentials known: resume by cursor or open a new stream. A JWT is checked
+ * against the database before it may take over a stream. */
+static void stream_start(struct push_conn *c)
 {
     if (hub_user_nstreams(H.hub, c->user_id) >= HTTP_MAX_STREAMS_PER_USER) {
         conn_fail(c, MHD_HTTP_TOO_MANY_REQUESTS, "rate_limited", "too many open streams");
         return;
     }
-    c->phase = CONN_OPEN;
-    hub_stream_open(H.hub, &c->s, c->user_id, c->session_id, loop_unix());
+    if (request_cursor(c)) {
+        if (c->by_jwt) {
+            c->phase = CONN_OPEN;
+            if (query_baseline(c, on_resume_auth))
+                conn_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "database unavailable");
+            return;
+        }
+        if (stream_resume(c))
+            return;
+    }
+    stream_new(c);
 }
 
 /* "<user_id>:<session_id>" as chat-api stores it (CONVENTIONS-internal.md). */
@@ -297,7 +375,7 @@ static void on_ticket(void *arg, int status, const char *val, size_t len)
         log_warn("malformed ticket value");
         conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "invalid ticket");
     } else {
-        stream_open(c);
+        stream_start(c);
     }
 out:
     conn_unref(c);
@@ -314,6 +392,8 @@ static bool ticket_ok(const char *t)
             return false;
     return true;
 }
+
+static enum MHD_Result events_continue(struct push_conn *c, struct MHD_Connection *mc);
 
 static enum MHD_Result events_start(struct MHD_Connection *mc, void **con_cls)
 {
@@ -335,7 +415,7 @@ static enum MHD_Result events_start(struct MHD_Connection *mc, void **con_cls)
         c->user_id = cl.sub;
         c->session_id = cl.sid;
         c->token_version = cl.tv;
-        stream_open(c);
+        stream_start(c);
     } else if (ticket) {
         if (!ticket_ok(ticket))
             return reply_error(mc, MHD_HTTP_UNAUTHORIZED, "unauthorized", "invalid ticket");
@@ -355,10 +435,8 @@ static enum MHD_Result events_start(struct MHD_Connection *mc, void **con_cls)
         return reply_error(mc, MHD_HTTP_UNAUTHORIZED, "unauthorized", "missing credentials");
     }
     *con_cls = c;
-    if (c->phase == CONN_REPLY) {
-        c->phase = CONN_RESPONDED;
-        return reply_error(mc, c->status, c->code, c->message);
-    }
+    if (c->phase == CONN_REPLY || c->phase == CONN_STREAM)
+        return events_continue(c, mc);
     MHD_suspend_connection(mc);
     c->suspended = true;
     return MHD_YES;
@@ -466,10 +544,12 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
         return;
     c->completed = true;
     c->suspended = false;
-    if (c->s.hub && c->s.state != HUB_S_CLOSED)
-        log_debug("stream %" PRIu64 " of user %" PRId64 " ended (%d)", c->s.id, c->user_id,
+    if (c->s) {
+        log_debug("stream %" PRIu64 " of user %" PRId64 " detached (%d)", c->s->id, c->user_id,
                   (int)toe);
-    hub_stream_close(&c->s);
+        hub_stream_detach(c->s, loop_unix());
+        c->s = NULL;
+    }
     if (c->pg) {
         pgq_cancel(c->pg);
         c->pg = NULL;
@@ -581,8 +661,9 @@ void http_tick(int64_t now)
         }
         if (c->phase != CONN_RESPONDED || c->end)
             continue;
-        if (c->s.state == HUB_S_CLOSED || unix_now - c->s.opened_at > HTTP_STREAM_MAX_AGE_S) {
-            hub_stream_close(&c->s);
+        if (c->s && unix_now - c->s->opened_at > HTTP_STREAM_MAX_AGE_S) {
+            hub_stream_close(c->s); /* a resume would extend it: not resumable */
+            c->s = NULL;
             sub_sse_end(c, MHD_CONTENT_READER_END_OF_STREAM);
             continue;
         }
@@ -602,7 +683,9 @@ void http_shutdown_begin(void)
     for (c = H.conns; c; c = next) {
         next = c->next;
         if (c->phase == CONN_RESPONDED) {
-            hub_stream_close(&c->s);
+            if (c->s)
+                hub_stream_close(c->s);
+            c->s = NULL;
             sub_sse_end(c, MHD_CONTENT_READER_END_OF_STREAM);
         } else {
             conn_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "shutting down");

@@ -14,6 +14,7 @@
  */
 #include "hub.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,14 +26,8 @@
 
 enum chan_state { CHAN_IDLE, CHAN_SUBSCRIBING, CHAN_SUBSCRIBED, CHAN_UNSUBSCRIBING };
 
-/* The part users and chats share: hash entry and Redis channel. */
-struct hub_node {
-    int64_t key;
-    struct hub_node *hnext;
-    unsigned char kind;  /* enum hub_chan_kind */
-    unsigned char state; /* enum chan_state */
-    int refs;            /* streams (user) or members (chat) */
-};
+/* Users and chats start with a struct hub_node (hub.h): hash entry and
+ * Redis channel. Streams hold one too, keyed by stream id. */
 
 struct hub_user {
     struct hub_node n;
@@ -408,18 +403,42 @@ static void stream_kick(struct hub_stream *s, enum hub_kick why)
     h->kicked = s;
 }
 
-/* Queue ev on a live stream; a full queue marks the stream for kicking. */
+static unsigned stream_unsent(const struct hub_stream *s)
+{
+    return (unsigned)(s->q_seq + s->q_len - s->next_seq);
+}
+
+/* Drop sent entries past the replay limits (count, then age). */
+static void stream_trim(struct hub_stream *s, int64_t now)
+{
+    while (s->q_len && s->q_seq < s->next_seq) {
+        struct hub_qent *e = &s->q[s->q_head];
+
+        if (s->next_seq - s->q_seq <= HUB_REPLAY_MAX && now - e->at < HUB_REPLAY_S)
+            break;
+        hub_event_unref(e->ev);
+        s->q_head = (s->q_head + 1) % s->q_cap;
+        s->q_len--;
+        s->q_seq++;
+    }
+}
+
+/* Queue ev on a live stream; too much unsent marks the stream for kicking. */
 static void stream_push(struct hub_stream *s, struct hub_event *ev)
 {
+    struct hub_qent *e;
+
     if (s->state != HUB_S_LIVE || s->kicked)
         return;
-    if (s->q_len >= HUB_QUEUE_MAX_EVENTS || s->q_bytes + ev->len > HUB_QUEUE_MAX_BYTES) {
+    if (stream_unsent(s) >= HUB_QUEUE_MAX_EVENTS ||
+        s->unsent_bytes + ev->len > HUB_QUEUE_MAX_BYTES) {
         stream_kick(s, HUB_KICK_OVERFLOW);
         return;
     }
+    stream_trim(s, s->hub->now);
     if (s->q_len == s->q_cap) {
         unsigned cap = s->q_cap ? s->q_cap * 2 : 4, i;
-        struct hub_event **q = malloc(cap * sizeof(*q));
+        struct hub_qent *q = malloc(cap * sizeof(*q));
 
         if (!q)
             abort();
@@ -431,31 +450,29 @@ static void stream_push(struct hub_stream *s, struct hub_event *ev)
         s->q_head = 0;
     }
     hub_event_ref(ev);
-    s->q[(s->q_head + s->q_len) % s->q_cap] = ev;
+    e = &s->q[(s->q_head + s->q_len) % s->q_cap];
+    e->ev = ev;
+    e->at = s->hub->now;
     s->q_len++;
-    s->q_bytes += ev->len;
-    if (s->q_len == 1)
+    s->unsent_bytes += ev->len;
+    if (stream_unsent(s) == 1 && s->ops)
         s->ops->wake(s);
 }
 
-/* Close the streams that overflowed during this call and tell their transports. */
+static void stream_free(struct hub_stream *s);
+
+/* Close the streams kicked during this call, telling their transports. */
 static void hub_kick_pending(struct hub *h)
 {
     while (h->kicked) {
         struct hub_stream *s = h->kicked;
 
         h->kicked = s->kick_next;
-        s->kick_next = NULL;
-        if (s->state == HUB_S_CLOSED)
-            continue;
-        if (s->kick_why == HUB_KICK_OVERFLOW)
-            log_info("stream %" PRIu64 " of user %" PRId64 " overflowed, closing", s->id,
-                     s->user->n.key);
-        else
-            log_info("stream %" PRIu64 " of user %" PRId64 " revoked, closing", s->id,
-                     s->user->n.key);
-        hub_stream_close(s);
-        s->ops->kick(s, s->kick_why);
+        log_info("stream %" PRIu64 " of user %" PRId64 " %s, closing", s->id, s->user->n.key,
+                 s->kick_why == HUB_KICK_OVERFLOW ? "overflowed" : "revoked");
+        if (s->ops)
+            s->ops->kick(s, s->kick_why);
+        stream_free(s);
     }
 }
 
@@ -552,24 +569,30 @@ static void tombs_free(struct hub_stream *s)
     }
 }
 
-int hub_stream_open(struct hub *h, struct hub_stream *s, int64_t user_id, int64_t session_id,
-                    int64_t now)
+struct hub_stream *hub_stream_open(struct hub *h, const struct sub_ops *ops, void *sub,
+                                   int64_t user_id, int64_t session_id, int64_t now)
 {
     struct hub_user *u = user_get(h, user_id, true);
+    struct hub_stream *s = calloc(1, sizeof(*s));
 
+    if (!s)
+        abort();
+    h->now = now;
+    s->ops = ops;
+    s->sub = sub;
     s->hub = h;
     s->user = u;
     s->id = h->next_id++;
+    s->idn.key = (int64_t)s->id;
+    map_put(h->streams_by_id, &s->idn);
     s->session_id = session_id;
     s->state = HUB_S_USER;
-    s->q_seq = 1;
+    s->q_seq = s->next_seq = 1;
     s->opened_at = now;
-    s->user_prev = NULL;
     s->user_next = u->streams;
     if (u->streams)
         u->streams->user_prev = s;
     u->streams = s;
-    s->all_prev = NULL;
     s->all_next = h->streams;
     if (h->streams)
         h->streams->all_prev = s;
@@ -579,7 +602,7 @@ int hub_stream_open(struct hub *h, struct hub_stream *s, int64_t user_id, int64_
         s->unconfirmed++;
     chan_ref(h, &u->n);
     stream_check(s);
-    return 0;
+    return s;
 }
 
 void hub_stream_baseline_add(struct hub_stream *s, int64_t chat_id, int64_t version)
@@ -605,22 +628,20 @@ void hub_stream_baseline_done(struct hub_stream *s)
     hub_kick_pending(s->hub);
 }
 
-void hub_stream_close(struct hub_stream *s)
+static void stream_free(struct hub_stream *s)
 {
     struct hub *h = s->hub;
     struct hub_user *u = s->user;
 
-    if (s->state == HUB_S_CLOSED || !h)
-        return;
-    s->state = HUB_S_CLOSED;
     while (s->members)
         member_remove(s->members);
     tombs_free(s);
-    while (s->q_len)
-        hub_stream_pop(s);
+    while (s->q_len) {
+        hub_event_unref(s->q[s->q_head].ev);
+        s->q_head = (s->q_head + 1) % s->q_cap;
+        s->q_len--;
+    }
     free(s->q);
-    s->q = NULL;
-    s->q_cap = 0;
     if (s->user_prev)
         s->user_prev->user_next = s->user_next;
     else
@@ -633,32 +654,136 @@ void hub_stream_close(struct hub_stream *s)
         h->streams = s->all_next;
     if (s->all_next)
         s->all_next->all_prev = s->all_prev;
+    map_del(h->streams_by_id, &s->idn);
     h->nstreams--;
-    s->user = NULL;
+    free(s);
     chan_unref(h, &u->n);
 }
 
-struct hub_event *hub_stream_peek(struct hub_stream *s, uint64_t *seq)
+void hub_stream_close(struct hub_stream *s)
 {
-    if (seq)
-        *seq = s->q_seq;
-    if (!s->q_len)
-        return NULL;
-    return s->q[s->q_head];
+    stream_free(s);
 }
 
-void hub_stream_pop(struct hub_stream *s)
+void hub_stream_detach(struct hub_stream *s, int64_t now)
 {
-    struct hub_event *ev;
+    struct hub_user *u = s->user;
+    struct hub_stream *it, *oldest;
+    int n;
 
-    if (!s->q_len)
+    s->ops = NULL;
+    s->sub = NULL;
+    if (s->state != HUB_S_LIVE) {
+        stream_free(s);
         return;
-    ev = s->q[s->q_head];
-    s->q_head = (s->q_head + 1) % s->q_cap;
-    s->q_len--;
-    s->q_bytes -= ev->len;
-    s->q_seq++;
-    hub_event_unref(ev);
+    }
+    s->detached_at = now;
+    /* Bound what one user can leave behind by reconnecting in a loop. */
+    for (;;) {
+        n = 0;
+        oldest = NULL;
+        for (it = u->streams; it; it = it->user_next) {
+            if (!it->detached_at)
+                continue;
+            n++;
+            if (!oldest || it->detached_at < oldest->detached_at)
+                oldest = it;
+        }
+        if (n <= HUB_LINGER_PER_USER)
+            break;
+        stream_free(oldest); /* the user keeps more than 8 streams: u stays */
+    }
+}
+
+/* "<hex>.<hex>.<decimal>" into its three numbers. */
+static bool cursor_parse(const char *c, uint64_t *epoch, uint64_t *id, uint64_t *seq)
+{
+    char *end;
+    size_t n = strlen(c);
+
+    if (n == 0 || n >= HUB_CURSOR_MAX || !((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+        return false;
+    errno = 0;
+    *epoch = strtoull(c, &end, 16);
+    if (*end != '.' || !((end[1] >= '0' && end[1] <= '9') || (end[1] >= 'a' && end[1] <= 'f')))
+        return false;
+    *id = strtoull(end + 1, &end, 16);
+    if (*end != '.' || !(end[1] >= '0' && end[1] <= '9'))
+        return false;
+    *seq = strtoull(end + 1, &end, 10);
+    return *end == 0 && errno == 0;
+}
+
+struct hub_stream *hub_stream_resume(struct hub *h, const char *cursor, int64_t user_id,
+                                     int64_t session_id, const struct sub_ops *ops, void *sub,
+                                     int64_t now)
+{
+    uint64_t epoch, id, seq, i;
+    struct hub_node *n;
+    struct hub_stream *s;
+
+    h->now = now;
+    if (!cursor || !cursor_parse(cursor, &epoch, &id, &seq) || epoch != h->epoch || id > INT64_MAX)
+        return NULL;
+    n = map_get(h->streams_by_id, (int64_t)id);
+    if (!n)
+        return NULL;
+    s = (struct hub_stream *)((char *)n - offsetof(struct hub_stream, idn));
+    /* Everything after seq must still be here: seq + 1 >= q_seq, and seq
+     * must be a number this stream has handed out. */
+    if (s->user->n.key != user_id || s->state != HUB_S_LIVE || s->kicked || seq + 1 < s->q_seq ||
+        seq >= s->q_seq + s->q_len)
+        return NULL;
+    if (s->ops) {
+        const struct sub_ops *old = s->ops;
+
+        s->ops = NULL;
+        old->kick(s, HUB_KICK_REPLACED);
+    }
+    s->ops = ops;
+    s->sub = sub;
+    s->detached_at = 0;
+    if (session_id)
+        s->session_id = session_id;
+    s->next_seq = seq + 1;
+    s->unsent_bytes = 0;
+    for (i = s->next_seq; i < s->q_seq + s->q_len; i++)
+        s->unsent_bytes += s->q[(s->q_head + (i - s->q_seq)) % s->q_cap].ev->len;
+    return s;
+}
+
+struct hub_event *hub_stream_next(struct hub_stream *s, uint64_t *seq)
+{
+    if (seq)
+        *seq = s->next_seq;
+    if (!stream_unsent(s))
+        return NULL;
+    return s->q[(s->q_head + (s->next_seq - s->q_seq)) % s->q_cap].ev;
+}
+
+void hub_stream_sent(struct hub_stream *s, int64_t now)
+{
+    struct hub_event *ev = hub_stream_next(s, NULL);
+
+    if (!ev)
+        return;
+    s->unsent_bytes -= ev->len;
+    s->next_seq++;
+    stream_trim(s, now);
+}
+
+void hub_tick(struct hub *h, int64_t now)
+{
+    struct hub_stream *s, *next;
+
+    h->now = now;
+    for (s = h->streams; s; s = next) {
+        next = s->all_next;
+        if (s->detached_at && now - s->detached_at >= HUB_LINGER_S)
+            stream_free(s);
+        else
+            stream_trim(s, now);
+    }
 }
 
 int hub_cursor_format(const struct hub_stream *s, uint64_t seq, char *out)
@@ -902,6 +1027,7 @@ void hub_init(struct hub *h, const struct hub_ops *ops, void *ops_ctx, uint64_t 
     h->next_id = 1;
     h->users = map_new();
     h->chats = map_new();
+    h->streams_by_id = map_new();
     h->resync_all = hub_event_resync(0);
 }
 
@@ -912,25 +1038,19 @@ static void node_drop(struct hub *h, struct hub_node *n)
 
 void hub_release(struct hub *h)
 {
+    while (h->streams)
+        stream_free(h->streams);
     map_each(h->users, node_drop, h);
     map_each(h->chats, node_drop, h);
     free(h->users->slots);
     free(h->users);
     free(h->chats->slots);
     free(h->chats);
+    free(h->streams_by_id->slots);
+    free(h->streams_by_id);
     hub_event_unref(h->resync_all);
     h->users = h->chats = NULL;
     h->resync_all = NULL;
-}
-
-void hub_foreach_stream(struct hub *h, void (*fn)(struct hub_stream *s, void *arg), void *arg)
-{
-    struct hub_stream *s, *next;
-
-    for (s = h->streams; s; s = next) {
-        next = s->all_next;
-        fn(s, arg);
-    }
 }
 
 unsigned hub_user_nstreams(struct hub *h, int64_t user_id)
@@ -940,7 +1060,7 @@ unsigned hub_user_nstreams(struct hub *h, int64_t user_id)
     unsigned n = 0;
 
     for (s = u ? u->streams : NULL; s; s = s->user_next)
-        n++;
+        n += s->ops != NULL;
     return n;
 }
 

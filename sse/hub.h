@@ -87,22 +87,39 @@ enum hub_stream_state {
     HUB_S_BASELINE, /* baseline query in flight */
     HUB_S_CHATS,    /* chat:{id} SUBSCRIBEs in flight */
     HUB_S_LIVE,
-    HUB_S_CLOSED, /* detached from the hub: nothing more is queued */
 };
 
-/* Why a stream is ended by the hub (sub_ops.kick). */
+/* Why the hub takes a stream away from its transport (sub_ops.kick). */
 enum hub_kick {
-    HUB_KICK_OVERFLOW = 1, /* queue over its limits: slow consumer */
-    HUB_KICK_SHUTDOWN,
-    HUB_KICK_EXPIRED, /* lived its 24 h */
-    HUB_KICK_REVOKED, /* its session was revoked (logout, logout-all) */
+    HUB_KICK_OVERFLOW = 1, /* too much unsent: slow consumer */
+    HUB_KICK_REVOKED,      /* its session was revoked (logout, logout-all) */
+    HUB_KICK_REPLACED,     /* a newer connection resumed it by cursor */
 };
 
-/* One subscriber. A transport embeds it in its own connection struct and
- * fills ops before hub_stream_open. */
+/* A node of the hub's hash tables (users, chats, streams by id). Private. */
+struct hub_node {
+    int64_t key;
+    struct hub_node *hnext;
+    unsigned char kind;  /* enum hub_chan_kind */
+    unsigned char state; /* channel state, private to hub.c */
+    int refs;            /* streams (user) or members (chat) */
+};
+
+/* A queued event: sent entries stay for replay (resume by cursor). */
+struct hub_qent {
+    struct hub_event *ev;
+    int64_t at; /* unix seconds when queued */
+};
+
+/* One subscriber's stream, owned by the hub. It outlives its connection:
+ * when the transport detaches, a live stream lingers HUB_LINGER_S seconds,
+ * still subscribed and queueing, so a client can resume it by cursor on a
+ * new connection (API.md "Cursors"; DESIGN.md, continuity 6). */
 struct hub_stream {
-    const struct sub_ops *ops;
+    const struct sub_ops *ops; /* the transport, NULL while detached */
+    void *sub;                 /* the transport's connection, NULL while detached */
     struct hub *hub;
+    struct hub_node idn; /* by id, for resumes */
     struct hub_user *user;
     uint64_t id;        /* unique in this process run */
     int64_t session_id; /* 0 when unknown */
@@ -117,13 +134,21 @@ struct hub_stream {
     struct hub_stream *kick_next;             /* on hub.kicked while pending */
     bool kicked;
     enum hub_kick kick_why;
-    /* The queue: a ring of events; entry i has sequence number q_seq + i. */
-    struct hub_event **q;
+    /* A ring of events; entry i has sequence number q_seq + i. Entries
+     * before next_seq were sent and are kept for replay. */
+    struct hub_qent *q;
     unsigned q_head, q_len, q_cap;
-    size_t q_bytes;
-    uint64_t q_seq;    /* sequence number of the oldest queued event */
-    int64_t opened_at; /* unix seconds */
+    uint64_t q_seq;      /* sequence number of the oldest entry */
+    uint64_t next_seq;   /* sequence number of the next event to send */
+    size_t unsent_bytes; /* frame bytes from next_seq on */
+    int64_t opened_at;   /* unix seconds */
+    int64_t detached_at; /* unix seconds, 0 while attached */
 };
+
+#define HUB_LINGER_S 120      /* a detached stream stays resumable this long */
+#define HUB_REPLAY_S 120      /* sent events stay replayable this long... */
+#define HUB_REPLAY_MAX 1000   /* ...up to this many per stream */
+#define HUB_LINGER_PER_USER 8 /* detached streams kept per user */
 
 /* The hub. Opaque fields below are the hub's own. */
 struct hub {
@@ -132,35 +157,51 @@ struct hub {
     uint64_t epoch;   /* boot time, names this process run in cursors */
     uint64_t next_id; /* next stream id */
     bool redis_up;
-    struct hub_map *users, *chats;
+    int64_t now; /* unix seconds, from the last hub_tick or open */
+    struct hub_map *users, *chats, *streams_by_id;
     size_t nstreams;
-    struct hub_stream *streams;   /* every open stream */
-    struct hub_stream *kicked;    /* overflowed during the current call */
+    struct hub_stream *streams;   /* every stream */
+    struct hub_stream *kicked;    /* to close at the end of the current call */
     struct hub_event *resync_all; /* shared, one per hub */
 };
 
 /* Set up h. epoch names this run in cursors (e.g. the start time). */
 void hub_init(struct hub *h, const struct hub_ops *ops, void *ops_ctx, uint64_t epoch);
-/* Free the hub's tables. Every stream must be closed first. */
+/* Close every stream (kicking attached ones: no) and free the tables. */
 void hub_release(struct hub *h);
 
-/* Attach s (zeroed except ops, filled by the transport) for user_id: wants
- * user:{id}; ops->baseline follows once that channel is subscribed.
- * Returns 0. */
-int hub_stream_open(struct hub *h, struct hub_stream *s, int64_t user_id, int64_t session_id,
-                    int64_t now);
+/* A new stream of user_id for the transport connection sub: wants
+ * user:{id}; ops->baseline follows once that channel is subscribed. Never
+ * NULL (allocation failure aborts). */
+struct hub_stream *hub_stream_open(struct hub *h, const struct sub_ops *ops, void *sub,
+                                   int64_t user_id, int64_t session_id, int64_t now);
+/* Resume the stream named by cursor (from hub_cursor_format) for user_id on
+ * the connection sub: the stream must be of this process run, of this user,
+ * live, and still hold every event after the cursor. A connection it was
+ * still attached to is kicked (HUB_KICK_REPLACED). Sending restarts right
+ * after the cursor. Returns the stream, or NULL (then open a new one, which
+ * starts with resync). */
+struct hub_stream *hub_stream_resume(struct hub *h, const char *cursor, int64_t user_id,
+                                     int64_t session_id, const struct sub_ops *ops, void *sub,
+                                     int64_t now);
 /* One row of the baseline: the user is in chat_id, whose version is version. */
 void hub_stream_baseline_add(struct hub_stream *s, int64_t chat_id, int64_t version);
 /* All rows are in: subscribe what is missing, then `resync` follows. */
 void hub_stream_baseline_done(struct hub_stream *s);
-/* Detach s from the hub: drop its queue and members, release channels.
- * Idempotent. The memory of s stays the transport's. */
+/* The transport's connection is gone: a live stream lingers for resumes,
+ * any other is closed. The transport must forget s. */
+void hub_stream_detach(struct hub_stream *s, int64_t now);
+/* Close and free s now (auth failed, stream too old, shutdown). No kick;
+ * the transport must forget s. */
 void hub_stream_close(struct hub_stream *s);
+/* Once a second: drop lingering streams past HUB_LINGER_S and replay
+ * entries past HUB_REPLAY_S. */
+void hub_tick(struct hub *h, int64_t now);
 
-/* The oldest queued event of s and its sequence number, or NULL. */
-struct hub_event *hub_stream_peek(struct hub_stream *s, uint64_t *seq);
-/* Drop the oldest queued event (after the transport has sent it). */
-void hub_stream_pop(struct hub_stream *s);
+/* The next event to send on s and its sequence number, or NULL. */
+struct hub_event *hub_stream_next(struct hub_stream *s, uint64_t *seq);
+/* That event went out (it stays for replay a while). */
+void hub_stream_sent(struct hub_stream *s, int64_t now);
 /* Write the cursor of event seq of s into out (HUB_CURSOR_MAX bytes):
  * "<epoch hex>.<stream id hex>.<seq>". Returns its length. */
 int hub_cursor_format(const struct hub_stream *s, uint64_t seq, char *out);
@@ -177,11 +218,7 @@ void hub_redis_down(struct hub *h);
  * every live stream gets `resync` once its channels are back. */
 void hub_redis_up(struct hub *h);
 
-/* Call fn for every open stream (for heartbeats, expiry and shutdown). fn
- * may close the stream it is given. */
-void hub_foreach_stream(struct hub *h, void (*fn)(struct hub_stream *s, void *arg), void *arg);
-
-/* Open streams of user_id in this process (for the per-user cap). */
+/* Streams of user_id attached to a connection (for the per-user cap). */
 unsigned hub_user_nstreams(struct hub *h, int64_t user_id);
 
 /* Counts, for /readyz, logs and tests. */

@@ -171,6 +171,7 @@ static void tick(void)
     if (now_ms - last_http_tick >= 1000) {
         last_http_tick = now_ms;
         http_tick(now_ms);
+        hub_tick(&P.hub, now_unix);
     }
 }
 

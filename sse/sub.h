@@ -5,6 +5,7 @@
  * later) embeds a struct hub_stream in its connection and fills in ops.
  * Neither call may call back into the hub: both only mark the connection
  * and let the event loop act on it (resumes are batched once per loop pass).
+ * s->sub is the transport's connection.
  */
 #ifndef CHAT_SUB_H
 #define CHAT_SUB_H
@@ -15,8 +16,9 @@ struct sub_ops {
     const char *name; /* "sse", "poll", "ws": for logs */
     /* Events were queued on s: send them when the connection can take them. */
     void (*wake)(struct hub_stream *s);
-    /* The hub closed s (why: enum hub_kick); end the connection. s stays
-     * valid until the transport frees it. */
+    /* The hub takes s away from this connection (why: enum hub_kick): forget
+     * s (it is closed right after, or lives on under a newer connection) and
+     * end the connection. */
     void (*kick)(struct hub_stream *s, enum hub_kick why);
 };
 

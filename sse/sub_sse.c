@@ -31,9 +31,13 @@ static void sse_kick(struct hub_stream *s, enum hub_kick why)
 {
     struct push_conn *c = conn_of_stream(s);
 
-    /* Before its response is queued (revoked during setup) it gets a 401. */
+    c->s = NULL; /* the hub's now */
+    /* Before its response is queued (revoked during setup) it gets an error. */
     if (c->phase != CONN_RESPONDED) {
-        conn_fail(c, 401, "unauthorized", "session revoked");
+        if (why == HUB_KICK_REVOKED)
+            conn_fail(c, 401, "unauthorized", "session revoked");
+        else
+            conn_fail(c, 503, "unavailable", "stream taken over");
         return;
     }
     sub_sse_end(c, why == HUB_KICK_OVERFLOW ? MHD_CONTENT_READER_END_WITH_ERROR
@@ -66,13 +70,13 @@ static bool sse_next(struct push_conn *c)
         c->lit_len = sizeof(sse_retry) - 1;
         return true;
     }
-    ev = hub_stream_peek(&c->s, &seq);
+    ev = c->s ? hub_stream_next(c->s, &seq) : NULL;
     if (ev) {
         hub_event_ref(ev);
-        hub_stream_pop(&c->s);
-        c->cur = ev;
         memcpy(c->idline, "id: ", 4);
-        c->idlen = 4 + (size_t)hub_cursor_format(&c->s, seq, c->idline + 4);
+        c->idlen = 4 + (size_t)hub_cursor_format(c->s, seq, c->idline + 4);
+        hub_stream_sent(c->s, loop_unix());
+        c->cur = ev;
         c->idline[c->idlen++] = '\n';
         c->cur_off = 0;
         return true;
@@ -188,7 +192,8 @@ void sub_sse_tick(struct push_conn *c, int64_t now, int64_t heartbeat_ms)
     if (c->end || now - c->last_send_ms < heartbeat_ms)
         return;
     if (c->suspended && sse_peer_gone(c)) {
-        hub_stream_close(&c->s);
+        /* Gone without a word: keep the stream resumable (hub_stream_detach
+         * runs when MHD completes the request). */
         sub_sse_end(c, MHD_CONTENT_READER_END_WITH_ERROR);
         return;
     }

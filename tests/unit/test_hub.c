@@ -22,7 +22,7 @@
 static struct {
     char cmds[MAX_CMDS][48]; /* "SUBSCRIBE chat:10" ... */
     int ncmds;
-    struct hub_stream *baseline[8];
+    struct hub_stream *baseline[64];
     int nbaseline;
     int gaps;
     int64_t gap_have, gap_got;
@@ -64,20 +64,23 @@ static void fake_gap(void *ctx, int64_t chat_id, int64_t have, int64_t got)
 static const struct hub_ops fake_ops = {fake_subscribe, fake_unsubscribe, fake_baseline, fake_gap};
 
 struct fake_sub {
-    struct hub_stream s;
+    struct hub_stream *s; /* NULL once the hub took it away */
     int wakes, kicks;
     enum hub_kick why;
 };
 
 static void fs_wake(struct hub_stream *s)
 {
-    ((struct fake_sub *)s)->wakes++;
+    ((struct fake_sub *)s->sub)->wakes++;
 }
 
 static void fs_kick(struct hub_stream *s, enum hub_kick why)
 {
-    ((struct fake_sub *)s)->kicks++;
-    ((struct fake_sub *)s)->why = why;
+    struct fake_sub *fs = s->sub;
+
+    fs->kicks++;
+    fs->why = why;
+    fs->s = NULL;
 }
 
 static const struct sub_ops fake_sub_ops = {"fake", fs_wake, fs_kick};
@@ -122,11 +125,11 @@ static void pub(enum hub_chan_kind kind, int64_t id, const char *json)
     hub_on_message(&H, kind, id, json, strlen(json));
 }
 
-/* The type and version of the oldest queued event, popped. */
+/* The type and version of the next event to send, marked sent. */
 static const char *pop(struct hub_stream *s, int64_t *version)
 {
     static char type[80];
-    struct hub_event *ev = hub_stream_peek(s, NULL);
+    struct hub_event *ev = hub_stream_next(s, NULL);
 
     if (!ev)
         return NULL;
@@ -134,8 +137,14 @@ static const char *pop(struct hub_stream *s, int64_t *version)
     type[ev->type_len] = 0;
     if (version)
         *version = ev->version;
-    hub_stream_pop(s);
+    hub_stream_sent(s, H.now);
     return type;
+}
+
+static void fs_open(struct fake_sub *fs, int64_t user_id)
+{
+    memset(fs, 0, sizeof(*fs));
+    fs->s = hub_stream_open(&H, &fake_sub_ops, fs, user_id, 0, 1000);
 }
 
 /* Open a stream for user_id with chats {id, version}... and bring it live. */
@@ -143,63 +152,62 @@ static void open_live(struct fake_sub *fs, int64_t user_id, const int64_t (*chat
 {
     int i;
 
-    memset(fs, 0, sizeof(*fs));
-    fs->s.ops = &fake_sub_ops;
-    hub_stream_open(&H, &fs->s, user_id, 0, 1000);
+    fs_open(fs, user_id);
     hub_on_subscribed(&H, HUB_CHAN_USER, user_id);
-    assert_int_equal(fs->s.state, HUB_S_BASELINE);
+    assert_int_equal(fs->s->state, HUB_S_BASELINE);
     for (i = 0; i < n; i++)
-        hub_stream_baseline_add(&fs->s, chats[i][0], chats[i][1]);
-    hub_stream_baseline_done(&fs->s);
+        hub_stream_baseline_add(fs->s, chats[i][0], chats[i][1]);
+    hub_stream_baseline_done(fs->s);
     for (i = 0; i < n; i++)
         hub_on_subscribed(&H, HUB_CHAN_CHAT, chats[i][0]);
-    assert_int_equal(fs->s.state, HUB_S_LIVE);
-    assert_string_equal(pop(&fs->s, NULL), "resync");
+    assert_int_equal(fs->s->state, HUB_S_LIVE);
+    assert_string_equal(pop(fs->s, NULL), "resync");
 }
 
 /* ---- tests ---- */
 
 static void test_resync_only_after_every_subscribe_reply(void **state)
 {
-    struct fake_sub fs = {.s.ops = &fake_sub_ops};
+    struct fake_sub fs;
 
-    hub_stream_open(&H, &fs.s, 1, 7, 1000);
+    fs_open(&fs, 1);
+    fs.s->session_id = 7;
     assert_true(sent("SUBSCRIBE user:1"));
     assert_int_equal(F.nbaseline, 0); /* baseline waits for user:1 */
     hub_on_subscribed(&H, HUB_CHAN_USER, 1);
     assert_int_equal(F.nbaseline, 1);
-    assert_ptr_equal(F.baseline[0], &fs.s);
-    hub_stream_baseline_add(&fs.s, 10, 5);
-    hub_stream_baseline_add(&fs.s, 11, 2);
-    hub_stream_baseline_done(&fs.s);
+    assert_ptr_equal(F.baseline[0], fs.s);
+    hub_stream_baseline_add(fs.s, 10, 5);
+    hub_stream_baseline_add(fs.s, 11, 2);
+    hub_stream_baseline_done(fs.s);
     assert_true(sent("SUBSCRIBE chat:10"));
     assert_true(sent("SUBSCRIBE chat:11"));
     hub_on_subscribed(&H, HUB_CHAN_CHAT, 10);
-    assert_null(hub_stream_peek(&fs.s, NULL));
-    assert_int_equal(fs.s.state, HUB_S_CHATS);
+    assert_null(hub_stream_next(fs.s, NULL));
+    assert_int_equal(fs.s->state, HUB_S_CHATS);
     hub_on_subscribed(&H, HUB_CHAN_CHAT, 11);
-    assert_int_equal(fs.s.state, HUB_S_LIVE);
-    assert_string_equal(pop(&fs.s, NULL), "resync");
+    assert_int_equal(fs.s->state, HUB_S_LIVE);
+    assert_string_equal(pop(fs.s, NULL), "resync");
     assert_true(fs.wakes > 0);
-    hub_stream_close(&fs.s);
+    hub_stream_close(fs.s);
 }
 
 static void test_events_before_resync_are_not_queued(void **state)
 {
-    struct fake_sub fs = {.s.ops = &fake_sub_ops};
+    struct fake_sub fs;
     int64_t v;
 
-    hub_stream_open(&H, &fs.s, 1, 0, 1000);
+    fs_open(&fs, 1);
     hub_on_subscribed(&H, HUB_CHAN_USER, 1);
-    hub_stream_baseline_add(&fs.s, 10, 5);
-    hub_stream_baseline_done(&fs.s);
+    hub_stream_baseline_add(fs.s, 10, 5);
+    hub_stream_baseline_done(fs.s);
     hub_on_subscribed(&H, HUB_CHAN_CHAT, 10);
     /* live now; an event at 6 follows resync */
     pub(HUB_CHAN_CHAT, 10, "{\"type\":\"message.created\",\"chat_id\":10,\"version\":6}");
-    assert_string_equal(pop(&fs.s, NULL), "resync");
-    assert_string_equal(pop(&fs.s, &v), "message.created");
+    assert_string_equal(pop(fs.s, NULL), "resync");
+    assert_string_equal(pop(fs.s, &v), "message.created");
     assert_int_equal(v, 6);
-    hub_stream_close(&fs.s);
+    hub_stream_close(fs.s);
 }
 
 static void test_versions_dedupe_and_order(void **state)
@@ -210,29 +218,29 @@ static void test_versions_dedupe_and_order(void **state)
 
     open_live(&fs, 1, chats, 1);
     pub(HUB_CHAN_CHAT, 10, "{\"type\":\"message.created\",\"chat_id\":10,\"version\":5}");
-    assert_null(pop(&fs.s, NULL)); /* at the baseline: already covered */
+    assert_null(pop(fs.s, NULL)); /* at the baseline: already covered */
     pub(HUB_CHAN_CHAT, 10, "{\"type\":\"message.created\",\"chat_id\":10,\"version\":6}");
     pub(HUB_CHAN_CHAT, 10, "{\"type\":\"message.created\",\"chat_id\":10,\"version\":6}");
     pub(HUB_CHAN_CHAT, 10, "{\"type\":\"message.updated\",\"chat_id\":10,\"version\":4}");
-    assert_string_equal(pop(&fs.s, &v), "message.created");
+    assert_string_equal(pop(fs.s, &v), "message.created");
     assert_int_equal(v, 6);
-    assert_null(pop(&fs.s, NULL));
+    assert_null(pop(fs.s, NULL));
     assert_int_equal(F.gaps, 0);
     pub(HUB_CHAN_CHAT, 10, "{\"type\":\"message.created\",\"chat_id\":10,\"version\":9}");
     assert_int_equal(F.gaps, 1);
     assert_int_equal(F.gap_have, 6);
     assert_int_equal(F.gap_got, 9);
-    assert_string_equal(pop(&fs.s, &v), "message.created");
+    assert_string_equal(pop(fs.s, &v), "message.created");
     assert_int_equal(v, 9);
     /* an event naming another chat than its channel is dropped */
     pub(HUB_CHAN_CHAT, 10, "{\"type\":\"message.created\",\"chat_id\":11,\"version\":10}");
-    assert_null(pop(&fs.s, NULL));
+    assert_null(pop(fs.s, NULL));
     /* ephemeral events carry no version and always go out */
     pub(HUB_CHAN_CHAT, 10, "{\"type\":\"typing\",\"chat_id\":10,\"user_id\":3}");
     pub(HUB_CHAN_CHAT, 10, "{\"type\":\"typing\",\"chat_id\":10,\"user_id\":3}");
-    assert_string_equal(pop(&fs.s, NULL), "typing");
-    assert_string_equal(pop(&fs.s, NULL), "typing");
-    hub_stream_close(&fs.s);
+    assert_string_equal(pop(fs.s, NULL), "typing");
+    assert_string_equal(pop(fs.s, NULL), "typing");
+    hub_stream_close(fs.s);
 }
 
 static void test_fan_out_shares_one_event_and_one_subscription(void **state)
@@ -245,15 +253,15 @@ static void test_fan_out_shares_one_event_and_one_subscription(void **state)
     open_live(&b, 2, chats, 1);
     assert_int_equal(count_sent("SUBSCRIBE chat:10"), 1);
     pub(HUB_CHAN_CHAT, 10, "{\"type\":\"message.created\",\"chat_id\":10,\"version\":2}");
-    ea = hub_stream_peek(&a.s, NULL);
-    eb = hub_stream_peek(&b.s, NULL);
+    ea = hub_stream_next(a.s, NULL);
+    eb = hub_stream_next(b.s, NULL);
     assert_non_null(ea);
     assert_ptr_equal(ea, eb);
     assert_int_equal(ea->refs, 2);
-    hub_stream_close(&a.s);
+    hub_stream_close(a.s);
     assert_false(sent("UNSUBSCRIBE chat:10")); /* b still carries it */
     assert_int_equal(eb->refs, 1);
-    hub_stream_close(&b.s);
+    hub_stream_close(b.s);
     assert_true(sent("UNSUBSCRIBE chat:10"));
     assert_true(sent("UNSUBSCRIBE user:1"));
     assert_true(sent("UNSUBSCRIBE user:2"));
@@ -269,20 +277,20 @@ static void test_join_on_user_channel_follows_at_once(void **state)
     open_live(&fs, 1, NULL, 0);
     pub(HUB_CHAN_USER, 1, created);
     assert_true(sent("SUBSCRIBE chat:20"));
-    assert_string_equal(pop(&fs.s, &v), "chat.created");
+    assert_string_equal(pop(fs.s, &v), "chat.created");
     assert_int_equal(v, 1);
     hub_on_subscribed(&H, HUB_CHAN_CHAT, 20);
     pub(HUB_CHAN_CHAT, 20, created); /* the same event on the chat's channel */
-    assert_null(pop(&fs.s, NULL));
+    assert_null(pop(fs.s, NULL));
     pub(HUB_CHAN_CHAT, 20, "{\"type\":\"message.created\",\"chat_id\":20,\"version\":2}");
-    assert_string_equal(pop(&fs.s, &v), "message.created");
+    assert_string_equal(pop(fs.s, &v), "message.created");
     assert_int_equal(v, 2);
     /* a join naming someone else on our channel does not add the chat */
     pub(HUB_CHAN_USER, 1,
         "{\"type\":\"member.joined\",\"chat_id\":21,\"version\":4,"
         "\"user_id\":9}");
     assert_false(sent("SUBSCRIBE chat:21"));
-    hub_stream_close(&fs.s);
+    hub_stream_close(fs.s);
 }
 
 static void test_leave_stops_exactly_at_member_left(void **state)
@@ -295,14 +303,14 @@ static void test_leave_stops_exactly_at_member_left(void **state)
     open_live(&fs, 1, chats, 1);
     pub(HUB_CHAN_CHAT, 10, left);
     pub(HUB_CHAN_USER, 1, left); /* the copy on user:1 */
-    assert_string_equal(pop(&fs.s, &v), "member.left");
+    assert_string_equal(pop(fs.s, &v), "member.left");
     assert_int_equal(v, 4);
-    assert_null(pop(&fs.s, NULL));
+    assert_null(pop(fs.s, NULL));
     assert_true(sent("UNSUBSCRIBE chat:10"));
     pub(HUB_CHAN_CHAT, 10, "{\"type\":\"message.created\",\"chat_id\":10,\"version\":5}");
-    assert_null(pop(&fs.s, NULL));
-    assert_int_equal(fs.s.nmembers, 0);
-    hub_stream_close(&fs.s);
+    assert_null(pop(fs.s, NULL));
+    assert_int_equal(fs.s->nmembers, 0);
+    hub_stream_close(fs.s);
 }
 
 static void test_leave_on_user_channel_first(void **state)
@@ -312,11 +320,11 @@ static void test_leave_on_user_channel_first(void **state)
 
     open_live(&fs, 1, chats, 1);
     pub(HUB_CHAN_USER, 1, "{\"type\":\"member.left\",\"chat_id\":10,\"version\":4,\"user_id\":1}");
-    assert_string_equal(pop(&fs.s, NULL), "member.left");
+    assert_string_equal(pop(fs.s, NULL), "member.left");
     assert_true(sent("UNSUBSCRIBE chat:10"));
     pub(HUB_CHAN_CHAT, 10, "{\"type\":\"member.left\",\"chat_id\":10,\"version\":4,\"user_id\":1}");
-    assert_null(pop(&fs.s, NULL));
-    hub_stream_close(&fs.s);
+    assert_null(pop(fs.s, NULL));
+    hub_stream_close(fs.s);
 }
 
 static void test_one_command_in_flight_per_channel(void **state)
@@ -332,14 +340,14 @@ static void test_one_command_in_flight_per_channel(void **state)
         "{\"type\":\"member.joined\",\"chat_id\":10,\"version\":5,"
         "\"user_id\":1}");
     assert_int_equal(count_sent("SUBSCRIBE chat:10"), 1);
-    assert_string_equal(pop(&fs.s, NULL), "member.left");
-    assert_string_equal(pop(&fs.s, NULL), "member.joined");
+    assert_string_equal(pop(fs.s, NULL), "member.left");
+    assert_string_equal(pop(fs.s, NULL), "member.joined");
     hub_on_unsubscribed(&H, HUB_CHAN_CHAT, 10);
     assert_int_equal(count_sent("SUBSCRIBE chat:10"), 2);
     hub_on_subscribed(&H, HUB_CHAN_CHAT, 10);
     pub(HUB_CHAN_CHAT, 10, "{\"type\":\"message.created\",\"chat_id\":10,\"version\":6}");
-    assert_string_equal(pop(&fs.s, NULL), "message.created");
-    hub_stream_close(&fs.s);
+    assert_string_equal(pop(fs.s, NULL), "message.created");
+    hub_stream_close(fs.s);
 }
 
 static void test_redis_reconnect_resubscribes_then_resyncs(void **state)
@@ -356,27 +364,27 @@ static void test_redis_reconnect_resubscribes_then_resyncs(void **state)
     assert_true(sent("SUBSCRIBE chat:11"));
     hub_on_subscribed(&H, HUB_CHAN_USER, 1);
     hub_on_subscribed(&H, HUB_CHAN_CHAT, 10);
-    assert_null(pop(&fs.s, NULL));
+    assert_null(pop(fs.s, NULL));
     hub_on_subscribed(&H, HUB_CHAN_CHAT, 11);
-    assert_string_equal(pop(&fs.s, NULL), "resync");
-    assert_null(pop(&fs.s, NULL));
+    assert_string_equal(pop(fs.s, NULL), "resync");
+    assert_null(pop(fs.s, NULL));
     assert_int_equal(F.nbaseline, 1); /* a live stream reads no new baseline */
-    hub_stream_close(&fs.s);
+    hub_stream_close(fs.s);
 }
 
 static void test_stream_opened_while_redis_down_waits(void **state)
 {
-    struct fake_sub fs = {.s.ops = &fake_sub_ops};
+    struct fake_sub fs;
 
     hub_redis_down(&H);
     F.ncmds = 0;
-    hub_stream_open(&H, &fs.s, 1, 0, 1000);
+    fs_open(&fs, 1);
     assert_int_equal(F.ncmds, 0);
     hub_redis_up(&H);
     assert_true(sent("SUBSCRIBE user:1"));
     hub_on_subscribed(&H, HUB_CHAN_USER, 1);
     assert_int_equal(F.nbaseline, 1);
-    hub_stream_close(&fs.s);
+    hub_stream_close(fs.s);
     assert_int_equal(hub_count_users(&H), 1); /* until its UNSUBSCRIBE reply */
     hub_on_unsubscribed(&H, HUB_CHAN_USER, 1);
     assert_int_equal(hub_count_users(&H), 0);
@@ -384,51 +392,51 @@ static void test_stream_opened_while_redis_down_waits(void **state)
 
 static void test_leave_during_baseline_wins_over_older_row(void **state)
 {
-    struct fake_sub fs = {.s.ops = &fake_sub_ops};
+    struct fake_sub fs;
 
-    hub_stream_open(&H, &fs.s, 1, 0, 1000);
+    fs_open(&fs, 1);
     hub_on_subscribed(&H, HUB_CHAN_USER, 1);
     pub(HUB_CHAN_USER, 1, "{\"type\":\"member.left\",\"chat_id\":30,\"version\":7,\"user_id\":1}");
-    hub_stream_baseline_add(&fs.s, 30, 6); /* read before the leave */
-    hub_stream_baseline_add(&fs.s, 31, 2);
-    hub_stream_baseline_done(&fs.s);
+    hub_stream_baseline_add(fs.s, 30, 6); /* read before the leave */
+    hub_stream_baseline_add(fs.s, 31, 2);
+    hub_stream_baseline_done(fs.s);
     assert_false(sent("SUBSCRIBE chat:30"));
     assert_true(sent("SUBSCRIBE chat:31"));
-    assert_int_equal(fs.s.nmembers, 1);
-    hub_stream_close(&fs.s);
+    assert_int_equal(fs.s->nmembers, 1);
+    hub_stream_close(fs.s);
 }
 
 static void test_join_then_leave_during_baseline(void **state)
 {
-    struct fake_sub fs = {.s.ops = &fake_sub_ops};
+    struct fake_sub fs;
 
-    hub_stream_open(&H, &fs.s, 1, 0, 1000);
+    fs_open(&fs, 1);
     hub_on_subscribed(&H, HUB_CHAN_USER, 1);
     pub(HUB_CHAN_USER, 1,
         "{\"type\":\"member.joined\",\"chat_id\":50,\"version\":3,\"user_id\":1}");
     pub(HUB_CHAN_USER, 1, "{\"type\":\"member.left\",\"chat_id\":50,\"version\":4,\"user_id\":1}");
-    hub_stream_baseline_add(&fs.s, 50, 3); /* read between the two */
-    hub_stream_baseline_done(&fs.s);
-    assert_int_equal(fs.s.nmembers, 0);
-    hub_stream_close(&fs.s);
+    hub_stream_baseline_add(fs.s, 50, 3); /* read between the two */
+    hub_stream_baseline_done(fs.s);
+    assert_int_equal(fs.s->nmembers, 0);
+    hub_stream_close(fs.s);
 }
 
 static void test_join_during_baseline_is_kept(void **state)
 {
-    struct fake_sub fs = {.s.ops = &fake_sub_ops};
+    struct fake_sub fs;
 
-    hub_stream_open(&H, &fs.s, 1, 0, 1000);
+    fs_open(&fs, 1);
     hub_on_subscribed(&H, HUB_CHAN_USER, 1);
     pub(HUB_CHAN_USER, 1,
         "{\"type\":\"member.joined\",\"chat_id\":40,\"version\":3,"
         "\"user_id\":1}");
-    hub_stream_baseline_done(&fs.s); /* the read missed the join */
-    assert_int_equal(fs.s.nmembers, 1);
+    hub_stream_baseline_done(fs.s); /* the read missed the join */
+    assert_int_equal(fs.s->nmembers, 1);
     hub_on_subscribed(&H, HUB_CHAN_CHAT, 40);
-    assert_string_equal(pop(&fs.s, NULL), "resync");
+    assert_string_equal(pop(fs.s, NULL), "resync");
     pub(HUB_CHAN_CHAT, 40, "{\"type\":\"message.created\",\"chat_id\":40,\"version\":4}");
-    assert_string_equal(pop(&fs.s, NULL), "message.created");
-    hub_stream_close(&fs.s);
+    assert_string_equal(pop(fs.s, NULL), "message.created");
+    hub_stream_close(fs.s);
 }
 
 static void test_slow_consumer_is_kicked(void **state)
@@ -446,10 +454,9 @@ static void test_slow_consumer_is_kicked(void **state)
     }
     assert_int_equal(fs.kicks, 1);
     assert_int_equal(fs.why, HUB_KICK_OVERFLOW);
-    assert_int_equal(fs.s.state, HUB_S_CLOSED);
-    assert_null(hub_stream_peek(&fs.s, NULL));
+    assert_null(fs.s); /* taken away and closed */
+    assert_int_equal(H.nstreams, 0);
     assert_true(sent("UNSUBSCRIBE chat:10"));
-    hub_stream_close(&fs.s); /* idempotent */
 }
 
 static void test_session_revoked_closes_matching_streams_only(void **state)
@@ -459,20 +466,131 @@ static void test_session_revoked_closes_matching_streams_only(void **state)
     open_live(&a, 1, NULL, 0);
     open_live(&b, 1, NULL, 0);
     open_live(&c, 2, NULL, 0);
-    a.s.session_id = 5;
-    b.s.session_id = 6;
-    c.s.session_id = 5;
+    a.s->session_id = 5;
+    b.s->session_id = 6;
+    c.s->session_id = 5;
     pub(HUB_CHAN_USER, 1, "{\"type\":\"session.revoked\",\"session_id\":5}");
     assert_int_equal(a.kicks, 1);
     assert_int_equal(a.why, HUB_KICK_REVOKED);
-    assert_int_equal(a.s.state, HUB_S_CLOSED);
+    assert_null(a.s);
     assert_int_equal(b.kicks, 0);
-    assert_null(pop(&b.s, NULL)); /* never forwarded */
+    assert_null(pop(b.s, NULL));  /* never forwarded */
     assert_int_equal(c.kicks, 0); /* another user's session 5 */
     pub(HUB_CHAN_USER, 1, "{\"type\":\"session.revoked\",\"session_id\":0}");
     assert_int_equal(b.kicks, 1);
     assert_int_equal(hub_user_nstreams(&H, 1), 0);
-    hub_stream_close(&c.s);
+    hub_stream_close(c.s);
+}
+
+/* The cursor of the event that pop() would return next. */
+static void next_cursor(struct hub_stream *s, char *cur)
+{
+    uint64_t seq = 0;
+
+    hub_stream_next(s, &seq);
+    hub_cursor_format(s, seq, cur);
+}
+
+static void test_resume_replays_after_the_cursor(void **state)
+{
+    static const int64_t chats[][2] = {{10, 1}};
+    struct fake_sub a, b;
+    char cur[HUB_CURSOR_MAX];
+    int64_t v;
+
+    open_live(&a, 1, chats, 1);
+    pub(HUB_CHAN_CHAT, 10, "{\"type\":\"message.created\",\"chat_id\":10,\"version\":2}");
+    next_cursor(a.s, cur);
+    assert_string_equal(pop(a.s, &v), "message.created"); /* the client saw v2 at cur */
+    pub(HUB_CHAN_CHAT, 10, "{\"type\":\"message.created\",\"chat_id\":10,\"version\":3}");
+    assert_string_equal(pop(a.s, &v), "message.created"); /* sent, never arrived */
+    hub_stream_detach(a.s, 1000);
+    pub(HUB_CHAN_CHAT, 10, "{\"type\":\"message.created\",\"chat_id\":10,\"version\":4}");
+    memset(&b, 0, sizeof(b));
+    b.s = hub_stream_resume(&H, cur, 1, 0, &fake_sub_ops, &b, 1001);
+    assert_non_null(b.s);
+    assert_string_equal(pop(b.s, &v), "message.created");
+    assert_int_equal(v, 3);
+    assert_string_equal(pop(b.s, &v), "message.created");
+    assert_int_equal(v, 4);
+    assert_null(pop(b.s, NULL));
+    assert_int_equal(F.nbaseline, 1); /* no second baseline, no resync */
+    hub_stream_close(b.s);
+}
+
+static void test_resume_takes_over_a_connection_not_yet_seen_gone(void **state)
+{
+    struct fake_sub a, b;
+    char cur[HUB_CURSOR_MAX];
+
+    open_live(&a, 1, NULL, 0);
+    hub_cursor_format(a.s, 1, cur); /* the client saw resync */
+    pub(HUB_CHAN_USER, 1, "{\"type\":\"presence\",\"user_id\":2}");
+    memset(&b, 0, sizeof(b));
+    b.s = hub_stream_resume(&H, cur, 1, 0, &fake_sub_ops, &b, 1001);
+    assert_non_null(b.s);
+    assert_int_equal(a.kicks, 1);
+    assert_int_equal(a.why, HUB_KICK_REPLACED);
+    assert_null(a.s);
+    assert_string_equal(pop(b.s, NULL), "presence");
+    hub_stream_close(b.s);
+}
+
+static void test_resume_refuses_what_it_cannot_prove(void **state)
+{
+    struct fake_sub a, b;
+    char cur[HUB_CURSOR_MAX], other[HUB_CURSOR_MAX + 1];
+    int i;
+
+    open_live(&a, 1, NULL, 0);
+    next_cursor(a.s, cur); /* seq 2, nothing there yet */
+    memset(&b, 0, sizeof(b));
+    /* another user, another run, garbage, a number never handed out */
+    assert_null(hub_stream_resume(&H, cur, 2, 0, &fake_sub_ops, &b, 1001));
+    snprintf(other, sizeof(other), "1%s", cur);
+    assert_null(hub_stream_resume(&H, other, 1, 0, &fake_sub_ops, &b, 1001));
+    assert_null(hub_stream_resume(&H, "garbage", 1, 0, &fake_sub_ops, &b, 1001));
+    assert_null(hub_stream_resume(&H, "6b000000.1.x", 1, 0, &fake_sub_ops, &b, 1001));
+    assert_null(hub_stream_resume(&H, "6b000000.1.99", 1, 0, &fake_sub_ops, &b, 1001));
+    assert_null(hub_stream_resume(&H, "", 1, 0, &fake_sub_ops, &b, 1001));
+    /* replay trimmed past the cursor: resync instead */
+    for (i = 0; i < HUB_REPLAY_MAX + 5; i++) {
+        pub(HUB_CHAN_USER, 1, "{\"type\":\"presence\",\"user_id\":2}");
+        pop(a.s, NULL);
+    }
+    assert_null(hub_stream_resume(&H, "6b000000.1.1", 1, 0, &fake_sub_ops, &b, 1001));
+    assert_int_equal(a.kicks, 0);
+    hub_stream_close(a.s);
+}
+
+static void test_detached_streams_linger_then_go(void **state)
+{
+    struct fake_sub a, b;
+
+    open_live(&a, 1, NULL, 0);
+    fs_open(&b, 1); /* not live yet: detaching closes it at once */
+    hub_stream_detach(b.s, 1000);
+    assert_int_equal(H.nstreams, 1);
+    hub_stream_detach(a.s, 1000);
+    assert_int_equal(H.nstreams, 1);
+    assert_int_equal(hub_user_nstreams(&H, 1), 0); /* not counted against the cap */
+    hub_tick(&H, 1000 + HUB_LINGER_S - 1);
+    assert_int_equal(H.nstreams, 1);
+    hub_tick(&H, 1000 + HUB_LINGER_S);
+    assert_int_equal(H.nstreams, 0);
+    assert_true(sent("UNSUBSCRIBE user:1"));
+}
+
+static void test_lingering_streams_are_bounded_per_user(void **state)
+{
+    struct fake_sub fs;
+    int i;
+
+    for (i = 0; i < HUB_LINGER_PER_USER + 3; i++) {
+        open_live(&fs, 1, NULL, 0);
+        hub_stream_detach(fs.s, 1000 + i);
+    }
+    assert_int_equal(H.nstreams, HUB_LINGER_PER_USER);
 }
 
 static void test_event_parsing(void **state)
@@ -525,12 +643,12 @@ static void test_cursor_names_epoch_stream_and_seq(void **state)
 
     open_live(&fs, 1, NULL, 0);
     pub(HUB_CHAN_USER, 1, "{\"type\":\"presence\",\"user_id\":2,\"status\":\"online\"}");
-    assert_non_null(hub_stream_peek(&fs.s, &seq));
+    assert_non_null(hub_stream_next(fs.s, &seq));
     assert_int_equal(seq, 2); /* resync was 1 */
-    n = hub_cursor_format(&fs.s, seq, cur);
+    n = hub_cursor_format(fs.s, seq, cur);
     assert_int_equal(n, (int)strlen(cur));
     assert_string_equal(cur, "6b000000.1.2");
-    hub_stream_close(&fs.s);
+    hub_stream_close(fs.s);
 }
 
 static void test_many_chats_grow_the_tables(void **state)
@@ -546,8 +664,8 @@ static void test_many_chats_grow_the_tables(void **state)
     open_live(&fs, 1, (const int64_t(*)[2])chats, 300);
     assert_int_equal(hub_count_chats(&H), 300);
     pub(HUB_CHAN_CHAT, 1150, "{\"type\":\"message.created\",\"chat_id\":1150,\"version\":2}");
-    assert_string_equal(pop(&fs.s, NULL), "message.created");
-    hub_stream_close(&fs.s);
+    assert_string_equal(pop(fs.s, NULL), "message.created");
+    hub_stream_close(fs.s);
     for (i = 0; i < 300; i++)
         hub_on_unsubscribed(&H, HUB_CHAN_CHAT, 1000 + i);
     assert_int_equal(hub_count_chats(&H), 0);
@@ -575,6 +693,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_join_during_baseline_is_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_consumer_is_kicked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_revoked_closes_matching_streams_only, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_resume_replays_after_the_cursor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resume_takes_over_a_connection_not_yet_seen_gone,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resume_refuses_what_it_cannot_prove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_detached_streams_linger_then_go, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lingering_streams_are_bounded_per_user, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_event_parsing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cursor_names_epoch_stream_and_seq, setup, teardown),
