@@ -28,13 +28,16 @@
 #define PASSWORD_MIN 8
 #define PASSWORD_MAX 1024
 #define DISPLAY_NAME_MAX 64
-#define HASHES_AT_ONCE 2   /* concurrent Argon2 hashes (DESIGN.md "Security") */
+#define HASHES_AT_ONCE 2 /* concurrent Argon2 hashes (DESIGN.md "Security") */
 #define HASH_WAIT_S 5
 
 static sem_t hash_slots;
 static pthread_once_t hash_slots_once = PTHREAD_ONCE_INIT;
 
-static void hash_slots_init(void) { sem_init(&hash_slots, 0, HASHES_AT_ONCE); }
+static void hash_slots_init(void)
+{
+    sem_init(&hash_slots, 0, HASHES_AT_ONCE);
+}
 
 /* Take a password-hashing slot, or send 503 when none frees up in time. */
 static int hash_slot_or_reply(struct req *req)
@@ -53,7 +56,10 @@ static int hash_slot_or_reply(struct req *req)
     return 0;
 }
 
-static void hash_slot_release(void) { sem_post(&hash_slots); }
+static void hash_slot_release(void)
+{
+    sem_post(&hash_slots);
+}
 
 /* Fold username to lower case in place and check it: 3-32 of [a-z0-9_.-]. */
 static bool username_valid(char *u)
@@ -105,8 +111,8 @@ static void reply_tokens(struct req *req, int status, const char *user_json, int
     const struct cfg *c = req->w->cfg;
     struct buf out = BUF_INIT, access = BUF_INIT, refresh = BUF_INIT;
     time_t now = time(NULL);
-    struct jwt_claims cl = {.sub = uid, .sid = sid, .tv = tv, .iat = now, .nbf = now,
-                            .exp = now + c->access_ttl};
+    struct jwt_claims cl = {
+        .sub = uid, .sid = sid, .tv = tv, .iat = now, .nbf = now, .exp = now + c->access_ttl};
 
     jwt_sign(req->w->jwt_key, c->jwt_issuer, c->jwt_audience, &cl, &access);
     refresh_token(req, sid, gen, salt_hex, &refresh);
@@ -196,8 +202,8 @@ void auth_register(struct req *req)
 
 static const struct db_stmt st_user_by_name = {
     "user_by_name",
-    "SELECT id, token_version, user_json(u), password_hash FROM users u WHERE username = $1",
-    1, true};
+    "SELECT id, token_version, user_json(u), password_hash FROM users u WHERE username = $1", 1,
+    true};
 
 void auth_login(struct req *req)
 {
@@ -274,8 +280,8 @@ static const struct db_stmt st_session_rotate = {
     "WHERE id = $1 AND generation = $2 AND revoked_at IS NULL RETURNING generation",
     2, false};
 static const struct db_stmt st_session_revoke = {
-    "session_revoke",
-    "UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", 1, false};
+    "session_revoke", "UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+    1, false};
 
 /* The session a refresh token names, if the token is authentic (any
  * generation). Sends 401 and returns NULL otherwise. */
@@ -350,8 +356,7 @@ void auth_refresh(struct req *req)
         return;
     }
     if (gen != cur) {
-        log_warn("session %lld: spent refresh token reused; revoking the session",
-                 (long long)sid);
+        log_warn("session %lld: spent refresh token reused; revoking the session", (long long)sid);
         session_revoke(req, db_int(s, 0, 0), sid);
         req_error(req, 401, "unauthorized", "refresh token already used");
         return;
@@ -423,9 +428,9 @@ static const struct db_stmt st_sessions = {
 
 void auth_sessions_list(struct req *req)
 {
-    PGresult *r = req_db_or_reply(req, &st_sessions, (const char *[]){
-                                      req_id_str(req, req->user_id),
-                                      req_id_str(req, req->session_id)});
+    PGresult *r = req_db_or_reply(
+        req, &st_sessions,
+        (const char *[]){req_id_str(req, req->user_id), req_id_str(req, req->session_id)});
     struct buf out = BUF_INIT;
 
     if (!r)
@@ -436,14 +441,14 @@ void auth_sessions_list(struct req *req)
 }
 
 static const struct db_stmt st_session_owned = {
-    "session_owned",
-    "SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL", 2, true};
+    "session_owned", "SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+    2, true};
 
 void auth_sessions_delete(struct req *req)
 {
-    PGresult *r = req_db_or_reply(req, &st_session_owned, (const char *[]){
-                                      req_id_str(req, req->params[0]),
-                                      req_id_str(req, req->user_id)});
+    PGresult *r = req_db_or_reply(
+        req, &st_session_owned,
+        (const char *[]){req_id_str(req, req->params[0]), req_id_str(req, req->user_id)});
 
     if (!r)
         return;

@@ -22,8 +22,9 @@ static const struct db_stmt st_chat_for = {
 /* Reply with the chat as the caller sees it; 404 when not a member. */
 static void reply_chat(struct req *req, int status, int64_t chat_id)
 {
-    PGresult *r = req_db_or_reply(req, &st_chat_for, (const char *[]){
-                                      req_id_str(req, chat_id), req_id_str(req, req->user_id)});
+    PGresult *r =
+        req_db_or_reply(req, &st_chat_for,
+                        (const char *[]){req_id_str(req, chat_id), req_id_str(req, req->user_id)});
 
     if (!r)
         return;
@@ -68,8 +69,7 @@ static int member_ids_or_reply(struct req *req, const cJSON *body, int max, stru
 
 /* Publish a chat.created (or member.joined) event on the chat and on each
  * member's user channel. */
-static void publish_to_members(struct req *req, int64_t chat_id, const char *event,
-                               const char *ids)
+static void publish_to_members(struct req *req, int64_t chat_id, const char *event, const char *ids)
 {
     req_publish(req, "chat:%lld", chat_id, event);
     for (const char *p = ids; *p;) {
@@ -113,8 +113,8 @@ static void create_direct(struct req *req, const cJSON *body)
         req_error(req, 400, "invalid_request", "a direct chat needs another user");
         return;
     }
-    r = req_db_or_reply(req, &st_create_direct, (const char *[]){req_id_str(req, req->user_id),
-                                                                 req_id_str(req, other)});
+    r = req_db_or_reply(req, &st_create_direct,
+                        (const char *[]){req_id_str(req, req->user_id), req_id_str(req, other)});
     if (!r)
         return;
     status = PQgetvalue(r, 0, 0);
@@ -132,8 +132,8 @@ static void create_direct(struct req *req, const cJSON *body)
 
 static const struct db_stmt st_create_group = {
     "chat_create_group",
-    "SELECT status, chat_id, event, members FROM chat_create_group($1, $2, $3::bigint[], $4)",
-    4, false};
+    "SELECT status, chat_id, event, members FROM chat_create_group($1, $2, $3::bigint[], $4)", 4,
+    false};
 
 static void create_group(struct req *req, const cJSON *body)
 {
@@ -145,9 +145,9 @@ static void create_group(struct req *req, const cJSON *body)
     if (req_json_str_or_reply(req, body, "title", true, 1, TITLE_MAX, false, &title) ||
         member_ids_or_reply(req, body, max, &ids, &count))
         goto out;
-    r = req_db_or_reply(req, &st_create_group,
-                        (const char *[]){req_id_str(req, req->user_id), title, ids.s,
-                                         req_id_str(req, max)});
+    r = req_db_or_reply(
+        req, &st_create_group,
+        (const char *[]){req_id_str(req, req->user_id), title, ids.s, req_id_str(req, max)});
     if (!r)
         goto out;
     status = PQgetvalue(r, 0, 0);
@@ -221,11 +221,10 @@ void chats_list(struct req *req)
         req_error(req, 400, "invalid_request", "bad cursor");
         return;
     }
-    r = req_db_or_reply(req, by_id ? &st_list_id : &st_list_activity,
-                        (const char *[]){req_id_str(req, req->user_id),
-                                         cursor ? req_id_str(req, cur.key) : NULL,
-                                         req_id_str(req, cur.id), cheap ? "t" : "f",
-                                         req_id_str(req, limit + 1)});
+    r = req_db_or_reply(
+        req, by_id ? &st_list_id : &st_list_activity,
+        (const char *[]){req_id_str(req, req->user_id), cursor ? req_id_str(req, cur.key) : NULL,
+                         req_id_str(req, cur.id), cheap ? "t" : "f", req_id_str(req, limit + 1)});
     if (!r)
         return;
     n = PQntuples(r);
@@ -243,7 +242,10 @@ void chats_list(struct req *req)
     buf_release(&out);
 }
 
-void chats_get(struct req *req) { reply_chat(req, 200, req->params[0]); }
+void chats_get(struct req *req)
+{
+    reply_chat(req, 200, req->params[0]);
+}
 
 static int member_status_or_reply(struct req *req, const char *status);
 
@@ -259,9 +261,9 @@ void chats_update(struct req *req)
     if (req_json_body_or_reply(req, &body) ||
         req_json_str_or_reply(req, body, "title", true, 1, TITLE_MAX, false, &title))
         return;
-    r = req_db_or_reply(req, &st_update_title,
-                        (const char *[]){req_id_str(req, req->params[0]),
-                                         req_id_str(req, req->user_id), title});
+    r = req_db_or_reply(
+        req, &st_update_title,
+        (const char *[]){req_id_str(req, req->params[0]), req_id_str(req, req->user_id), title});
     if (!r || member_status_or_reply(req, PQgetvalue(r, 0, 0)))
         return;
     req_publish(req, "chat:%lld", req->params[0], PQgetvalue(r, 0, 1));
@@ -292,8 +294,9 @@ void chats_members_list(struct req *req)
         return;
     if (req_member_or_reply(req, req->params[0]))
         return;
-    r = req_db_or_reply(req, &st_members, (const char *[]){chat, me, req_id_str(req, after),
-                                                           req_id_str(req, limit + 1)});
+    r = req_db_or_reply(
+        req, &st_members,
+        (const char *[]){chat, me, req_id_str(req, after), req_id_str(req, limit + 1)});
     if (!r)
         return;
     n = PQntuples(r);
@@ -327,11 +330,10 @@ static int member_status_or_reply(struct req *req, const char *status)
     return -1;
 }
 
-static const struct db_stmt st_add = {
-    "chat_add_members",
-    "SELECT status, events, array_to_string(user_ids, ' ') "
-    "FROM chat_add_members($1, $2, $3::bigint[], $4)",
-    4, false};
+static const struct db_stmt st_add = {"chat_add_members",
+                                      "SELECT status, events, array_to_string(user_ids, ' ') "
+                                      "FROM chat_add_members($1, $2, $3::bigint[], $4)",
+                                      4, false};
 
 void chats_members_add(struct req *req)
 {

@@ -2,4 +2,7 @@
 #include "handlers.h"
 #include "req.h"
 
-void health_live(struct req *req) { req_reply(req, 200, "{\"status\":\"ok\"}", -1); }
+void health_live(struct req *req)
+{
+    req_reply(req, 200, "{\"status\":\"ok\"}", -1);
+}

@@ -34,8 +34,8 @@ static const struct db_stmt st_store = {
     7, false};
 static const struct db_stmt st_release = {
     "idem_release",
-    "DELETE FROM idempotency_keys WHERE user_id = $1 AND method = $2 AND path = $3 AND key = $4",
-    4, false};
+    "DELETE FROM idempotency_keys WHERE user_id = $1 AND method = $2 AND path = $3 AND key = $4", 4,
+    false};
 
 static const char *idem_key(struct req *req)
 {

@@ -19,10 +19,10 @@
 #include <unistd.h>
 
 #include "cfg.h"
-#include "jwt.h"
-#include "log.h"
 #include "handlers.h"
 #include "idem.h"
+#include "jwt.h"
+#include "log.h"
 #include "ratelimit.h"
 #include "req.h"
 #include "router.h"

@@ -12,7 +12,10 @@
 #define CONTENT_MAX 16384
 #define CLIENT_MSG_ID_MAX 128
 
-static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 /* The content trimmed of leading and trailing white space, 1 to
  * CONTENT_MAX bytes (API.md "Messages"). */
@@ -46,8 +49,7 @@ static int client_msg_id_or_reply(struct req *req, const cJSON *body, const char
 {
     const char *h;
 
-    if (req_json_str_or_reply(req, body, "client_msg_id", false, 1, CLIENT_MSG_ID_MAX, false,
-                              out))
+    if (req_json_str_or_reply(req, body, "client_msg_id", false, 1, CLIENT_MSG_ID_MAX, false, out))
         return -1;
     if (*out)
         return 0;
@@ -102,8 +104,8 @@ void messages_create(struct req *req)
     }
 }
 
-static const struct db_stmt st_page = {
-    "messages_page", "SELECT messages_page($1, $2, $3, $4, $5, $6)", 6, true};
+static const struct db_stmt st_page = {"messages_page",
+                                       "SELECT messages_page($1, $2, $3, $4, $5, $6)", 6, true};
 
 void messages_list(struct req *req)
 {
@@ -131,8 +133,8 @@ void messages_list(struct req *req)
     }
     r = req_db_or_reply(req, &st_page,
                         (const char *[]){req_id_str(req, req->params[0]),
-                                         req_id_str(req, req->user_id), vals[0], vals[1],
-                                         vals[2], req_id_str(req, limit)});
+                                         req_id_str(req, req->user_id), vals[0], vals[1], vals[2],
+                                         req_id_str(req, limit)});
     if (!r)
         return;
     if (PQgetisnull(r, 0, 0)) {
@@ -143,8 +145,7 @@ void messages_list(struct req *req)
 }
 
 static const struct db_stmt st_mark = {
-    "chat_mark", "SELECT read_seq, delivered_seq, moved FROM chat_mark($1, $2, $3, $4)", 4,
-    false};
+    "chat_mark", "SELECT read_seq, delivered_seq, moved FROM chat_mark($1, $2, $3, $4)", 4, false};
 
 /* POST /chats/{id}/read or /delivered {seq}: move a marker forward and,
  * when it moved, publish the receipt event to the chat. */
@@ -164,8 +165,8 @@ static void mark(struct req *req, bool read)
     }
     seq_s = req_id_str(req, seq);
     r = req_db_or_reply(req, &st_mark,
-                        (const char *[]){chat, req_id_str(req, req->user_id),
-                                         read ? seq_s : NULL, read ? NULL : seq_s});
+                        (const char *[]){chat, req_id_str(req, req->user_id), read ? seq_s : NULL,
+                                         read ? NULL : seq_s});
     if (!r)
         return;
     if (PQntuples(r) != 1) {
@@ -175,17 +176,22 @@ static void mark(struct req *req, bool read)
     snprintf(out, sizeof(out), "{\"read_seq\":%s,\"delivered_seq\":%s}", PQgetvalue(r, 0, 0),
              PQgetvalue(r, 0, 1));
     if (strcmp(PQgetvalue(r, 0, 2), "t") == 0) {
-        snprintf(event, sizeof(event),
-                 "{\"type\":\"receipt\",\"chat_id\":%s,\"user_id\":%lld,%s", chat,
-                 (long long)req->user_id, out + 1);
+        snprintf(event, sizeof(event), "{\"type\":\"receipt\",\"chat_id\":%s,\"user_id\":%lld,%s",
+                 chat, (long long)req->user_id, out + 1);
         req_publish(req, "chat:%lld", req->params[0], event);
     }
     req_reply(req, 200, out, -1);
 }
 
-void messages_read(struct req *req) { mark(req, true); }
+void messages_read(struct req *req)
+{
+    mark(req, true);
+}
 
-void messages_delivered(struct req *req) { mark(req, false); }
+void messages_delivered(struct req *req)
+{
+    mark(req, false);
+}
 
 /* POST /chats/{id}/typing: published, never stored; expires after 5 s on
  * the receiving side unless repeated. */
@@ -212,11 +218,10 @@ static void change(struct req *req, const char *content)
     PGresult *r;
     const char *status;
 
-    r = req_db_or_reply(req, &st_change,
-                        (const char *[]){req_id_str(req, req->params[0]),
-                                         req_id_str(req, req->user_id),
-                                         req_id_str(req, req->params[1]), content,
-                                         content ? "f" : "t"});
+    r = req_db_or_reply(
+        req, &st_change,
+        (const char *[]){req_id_str(req, req->params[0]), req_id_str(req, req->user_id),
+                         req_id_str(req, req->params[1]), content, content ? "f" : "t"});
     if (!r)
         return;
     status = PQgetvalue(r, 0, 0);
@@ -248,7 +253,10 @@ void messages_update(struct req *req)
     change(req, content);
 }
 
-void messages_delete(struct req *req) { change(req, NULL); }
+void messages_delete(struct req *req)
+{
+    change(req, NULL);
+}
 
 static const struct db_stmt st_search = {
     "messages_search",
@@ -288,8 +296,8 @@ void messages_search(struct req *req)
     buf_release(&out);
 }
 
-static const struct db_stmt st_changes = {
-    "changes_page", "SELECT changes_page($1, $2, $3, $4)", 4, true};
+static const struct db_stmt st_changes = {"changes_page", "SELECT changes_page($1, $2, $3, $4)", 4,
+                                          true};
 
 /* GET /chats/{id}/changes?since_version=V&limit= (API.md "Chat versions
  * and catch-up"). */

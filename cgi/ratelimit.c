@@ -11,10 +11,9 @@
 #define LOGIN_WINDOW_S 900
 
 /* INCR KEYS[1], set its expiry on creation; returns {count, ttl}. */
-static const char incr_script[] =
-    "local n = redis.call('INCR', KEYS[1]) "
-    "if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
-    "return {n, redis.call('TTL', KEYS[1])}";
+static const char incr_script[] = "local n = redis.call('INCR', KEYS[1]) "
+                                  "if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+                                  "return {n, redis.call('TTL', KEYS[1])}";
 
 static void add_int_header(struct req *req, const char *name, long long v)
 {
@@ -43,8 +42,7 @@ int ratelimit_or_reply(struct req *req, enum ratelimit_class cls)
     redisReply *r;
 
     if (req->user_id && cls != RATELIMIT_AUTH)
-        snprintf(key, sizeof(key), "rl:%s:u%lld:%lld", names[cls], (long long)req->user_id,
-                 window);
+        snprintf(key, sizeof(key), "rl:%s:u%lld:%lld", names[cls], (long long)req->user_id, window);
     else
         snprintf(key, sizeof(key), "rl:%s:ip%s:%lld", names[cls], req->remote_addr, window);
     r = req_redis(req, "EVAL %s 1 %s %d", incr_script, key, WINDOW_S + 1);

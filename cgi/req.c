@@ -7,9 +7,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "crypto.h"
 #include "json.h"
 #include "jwt.h"
-#include "crypto.h"
 #include "log.h"
 #include "page.h"
 #include "router.h"
@@ -107,7 +107,10 @@ void req_release(struct req *req)
     buf_release(&req->headers);
 }
 
-static void curl_free_cb(void *p) { curl_free(p); }
+static void curl_free_cb(void *p)
+{
+    curl_free(p);
+}
 
 const char *req_query(struct req *req, const char *name)
 {
@@ -195,7 +198,10 @@ void req_internal(struct req *req, const char *why)
     req_error(req, 500, "internal", "internal error");
 }
 
-static void cjson_free_cb(void *p) { cJSON_Delete(p); }
+static void cjson_free_cb(void *p)
+{
+    cJSON_Delete(p);
+}
 
 int req_json_body_or_reply(struct req *req, cJSON **out)
 {
@@ -392,8 +398,9 @@ static const struct db_stmt st_is_member = {
 
 int req_member_or_reply(struct req *req, int64_t chat_id)
 {
-    PGresult *r = req_db_or_reply(req, &st_is_member, (const char *[]){
-                                      req_id_str(req, chat_id), req_id_str(req, req->user_id)});
+    PGresult *r =
+        req_db_or_reply(req, &st_is_member,
+                        (const char *[]){req_id_str(req, chat_id), req_id_str(req, req->user_id)});
 
     if (!r)
         return -1;
@@ -432,7 +439,10 @@ static int rds_connect(struct worker *w)
     return 0;
 }
 
-static void reply_free_cb(void *p) { freeReplyObject(p); }
+static void reply_free_cb(void *p)
+{
+    freeReplyObject(p);
+}
 
 redisReply *req_redis(struct req *req, const char *fmt, ...)
 {

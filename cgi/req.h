@@ -42,15 +42,15 @@ struct req {
     struct worker *w;
     const char *method;
     const char *path;
-    const char *query;  /* raw, without '?'; never NULL */
+    const char *query; /* raw, without '?'; never NULL */
     const char *remote_addr;
-    char *body;         /* NUL-terminated; never NULL */
+    char *body; /* NUL-terminated; never NULL */
     size_t body_len;
-    int64_t params[2];  /* :id path parameters, in order */
-    unsigned scope;     /* scope the route needs (enum scope in router.h) */
-    int64_t user_id;    /* set by req_auth */
-    int64_t session_id; /* 0 for an API token */
-    bool api_token;     /* authenticated by a chat_pat_ token, not a session */
+    int64_t params[2];     /* :id path parameters, in order */
+    unsigned scope;        /* scope the route needs (enum scope in router.h) */
+    int64_t user_id;       /* set by req_auth */
+    int64_t session_id;    /* 0 for an API token */
+    bool api_token;        /* authenticated by a chat_pat_ token, not a session */
     unsigned token_scopes; /* enum scope bits of that API token */
     bool replied;
     int status;         /* status sent, for the access log */
@@ -112,8 +112,8 @@ int req_limit_or_reply(struct req *req, int64_t *limit);
 /* Authenticate the Bearer token: an access token (lib/jwt.h) whose
  * token_version and session are still current, or a personal API token
  * (chat_pat_..., looked up by SHA-256, with its scopes). Sets user_id,
- * session_id, api_token and token_scopes and returns 0; otherwise returns the status to answer (401,
- * or 503 when the database is unreachable) without replying. */
+ * session_id, api_token and token_scopes and returns 0; otherwise returns the status to answer
+ * (401, or 503 when the database is unreachable) without replying. */
 int req_auth(struct req *req);
 /* Send the error for a status req_auth returned. */
 void req_auth_error(struct req *req, int status);

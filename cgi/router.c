@@ -27,22 +27,24 @@ const struct route router_routes[] = {
     {"PATCH", "/api/v1/users/me", users_me_update, SCOPE_NONE, ROUTE_AUTH},
     {"GET", "/api/v1/users", users_search, SCOPE_CHATS_READ, ROUTE_AUTH},
     {"GET", "/api/v1/users/:id", users_get, SCOPE_CHATS_READ, ROUTE_AUTH},
-    {"POST", "/api/v1/stream/tickets", stream_ticket_create, SCOPE_EVENTS_READ, ROUTE_AUTH | ROUTE_SECRET},
+    {"POST", "/api/v1/stream/tickets", stream_ticket_create, SCOPE_EVENTS_READ,
+     ROUTE_AUTH | ROUTE_SECRET},
     {"POST", "/api/v1/chats", chats_create, SCOPE_CHATS_WRITE, ROUTE_AUTH},
     {"GET", "/api/v1/chats", chats_list, SCOPE_CHATS_READ, ROUTE_AUTH},
     {"GET", "/api/v1/chats/:id", chats_get, SCOPE_CHATS_READ, ROUTE_AUTH},
     {"PATCH", "/api/v1/chats/:id", chats_update, SCOPE_CHATS_WRITE, ROUTE_AUTH},
     {"GET", "/api/v1/chats/:id/members", chats_members_list, SCOPE_CHATS_READ, ROUTE_AUTH},
     {"POST", "/api/v1/chats/:id/members", chats_members_add, SCOPE_CHATS_WRITE, ROUTE_AUTH},
-    {"DELETE", "/api/v1/chats/:id/members/:id", chats_members_remove, SCOPE_CHATS_WRITE, ROUTE_AUTH},
-    {"POST", "/api/v1/chats/:id/messages", messages_create, SCOPE_MESSAGES_WRITE, ROUTE_AUTH | ROUTE_OWN_IDEMPOTENCY},
+    {"DELETE", "/api/v1/chats/:id/members/:id", chats_members_remove, SCOPE_CHATS_WRITE,
+     ROUTE_AUTH},
+    {"POST", "/api/v1/chats/:id/messages", messages_create, SCOPE_MESSAGES_WRITE,
+     ROUTE_AUTH | ROUTE_OWN_IDEMPOTENCY},
     {"GET", "/api/v1/chats/:id/messages", messages_list, SCOPE_MESSAGES_READ, ROUTE_AUTH},
     {"POST", "/api/v1/chats/:id/read", messages_read, SCOPE_MESSAGES_WRITE, ROUTE_AUTH},
     {"POST", "/api/v1/chats/:id/delivered", messages_delivered, SCOPE_MESSAGES_WRITE, ROUTE_AUTH},
     {"POST", "/api/v1/chats/:id/typing", messages_typing, SCOPE_MESSAGES_WRITE, ROUTE_AUTH},
     {"PATCH", "/api/v1/chats/:id/messages/:id", messages_update, SCOPE_MESSAGES_WRITE, ROUTE_AUTH},
-    {"DELETE", "/api/v1/chats/:id/messages/:id", messages_delete, SCOPE_MESSAGES_WRITE,
-     ROUTE_AUTH},
+    {"DELETE", "/api/v1/chats/:id/messages/:id", messages_delete, SCOPE_MESSAGES_WRITE, ROUTE_AUTH},
     {"GET", "/api/v1/chats/:id/changes", messages_changes, SCOPE_MESSAGES_READ, ROUTE_AUTH},
     {"GET", "/api/v1/search", messages_search, SCOPE_MESSAGES_READ, ROUTE_AUTH},
     {NULL, NULL, NULL, 0, 0},
@@ -113,9 +115,8 @@ static bool match_path(const char *pat, const char *path, int64_t params[ROUTER_
     return *pat == '\0' && *path == '\0';
 }
 
-enum router_result router_match_in(const struct route *table, const char *method,
-                                   const char *path, const struct route **out,
-                                   int64_t params[ROUTER_MAX_PARAMS])
+enum router_result router_match_in(const struct route *table, const char *method, const char *path,
+                                   const struct route **out, int64_t params[ROUTER_MAX_PARAMS])
 {
     enum router_result res = ROUTER_NOT_FOUND;
 

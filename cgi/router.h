@@ -23,8 +23,8 @@ enum scope {
 };
 
 enum route_flags {
-    ROUTE_AUTH = 1 << 0,   /* needs a Bearer token */
-    ROUTE_SECRET = 1 << 1, /* the answer carries a secret: never stored for replay */
+    ROUTE_AUTH = 1 << 0,            /* needs a Bearer token */
+    ROUTE_SECRET = 1 << 1,          /* the answer carries a secret: never stored for replay */
     ROUTE_OWN_IDEMPOTENCY = 1 << 2, /* the handler implements Idempotency-Key itself */
     ROUTE_SESSION_ONLY = 1 << 3,    /* needs a session's access token, not an API token */
 };
@@ -41,16 +41,15 @@ struct route {
 
 enum router_result {
     ROUTER_FOUND = 0,
-    ROUTER_NOT_FOUND = -1,      /* no pattern matches the path: 404 */
-    ROUTER_BAD_METHOD = -2,     /* a pattern matches, not with this method: 405 */
+    ROUTER_NOT_FOUND = -1,  /* no pattern matches the path: 404 */
+    ROUTER_BAD_METHOD = -2, /* a pattern matches, not with this method: 405 */
 };
 
 /* Match method and path (no query string) against table (ended by a route
  * whose method is NULL). On ROUTER_FOUND, *out is the route and params
  * holds the :id values in order. */
-enum router_result router_match_in(const struct route *table, const char *method,
-                                   const char *path, const struct route **out,
-                                   int64_t params[ROUTER_MAX_PARAMS]);
+enum router_result router_match_in(const struct route *table, const char *method, const char *path,
+                                   const struct route **out, int64_t params[ROUTER_MAX_PARAMS]);
 
 /* router_match_in on chat-api's own table. */
 enum router_result router_match(const char *method, const char *path, const struct route **out,

@@ -114,9 +114,9 @@ static const struct db_stmt st_delete = {
 
 void tokens_delete(struct req *req)
 {
-    PGresult *r = req_db_or_reply(req, &st_delete, (const char *[]){
-                                      req_id_str(req, req->params[0]),
-                                      req_id_str(req, req->user_id)});
+    PGresult *r = req_db_or_reply(
+        req, &st_delete,
+        (const char *[]){req_id_str(req, req->params[0]), req_id_str(req, req->user_id)});
 
     if (!r)
         return;

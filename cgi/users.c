@@ -10,8 +10,8 @@
 
 #define DISPLAY_NAME_MAX 64
 
-static const struct db_stmt st_me = {
-    "user_me", "SELECT user_json(u) FROM users u WHERE id = $1", 1, true};
+static const struct db_stmt st_me = {"user_me", "SELECT user_json(u) FROM users u WHERE id = $1", 1,
+                                     true};
 
 void users_me(struct req *req)
 {
@@ -27,8 +27,8 @@ void users_me(struct req *req)
 }
 
 static const struct db_stmt st_me_update = {
-    "user_me_update",
-    "UPDATE users SET display_name = $2 WHERE id = $1 RETURNING user_json(users)", 2, false};
+    "user_me_update", "UPDATE users SET display_name = $2 WHERE id = $1 RETURNING user_json(users)",
+    2, false};
 
 void users_me_update(struct req *req)
 {
@@ -73,8 +73,8 @@ void users_search(struct req *req)
     for (char *c = prefix; *c; c++)
         if (*c >= 'A' && *c <= 'Z')
             *c = (char)(*c - 'A' + 'a');
-    r = req_db_or_reply(req, &st_search, (const char *[]){prefix, req_id_str(req, limit + 1),
-                                                          cursor ? cursor : ""});
+    r = req_db_or_reply(req, &st_search,
+                        (const char *[]){prefix, req_id_str(req, limit + 1), cursor ? cursor : ""});
     if (!r)
         return;
     n = PQntuples(r);
@@ -106,8 +106,9 @@ void users_get(struct req *req)
     struct buf out = BUF_INIT;
     const char *json, *seen;
 
-    r = req_db_or_reply(req, &st_get, (const char *[]){req_id_str(req, req->params[0]),
-                                                        req_id_str(req, req->user_id)});
+    r = req_db_or_reply(
+        req, &st_get,
+        (const char *[]){req_id_str(req, req->params[0]), req_id_str(req, req->user_id)});
     if (!r)
         return;
     if (PQntuples(r) != 1) {
@@ -124,7 +125,7 @@ void users_get(struct req *req)
         seen = PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2);
         buf_addf(&out, ",\"presence\":{\"status\":\"%s\",\"last_seen_at\":",
                  online && online->type == REDIS_REPLY_INTEGER && online->integer ? "online"
-                                                                                : "offline");
+                                                                                  : "offline");
         if (seen)
             buf_addf(&out, "\"%s\"}}", seen);
         else

@@ -16,7 +16,10 @@ struct buf {
     size_t cap; /* bytes allocated, 0 while s is the static empty string */
 };
 
-#define BUF_INIT {(char *)buf_empty, 0, 0}
+#define BUF_INIT                                                                                   \
+    {                                                                                              \
+        (char *)buf_empty, 0, 0                                                                    \
+    }
 extern const char buf_empty[1];
 
 /* Make b an empty buffer. Does not free anything b held. */

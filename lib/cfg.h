@@ -13,36 +13,37 @@
 
 struct cfg {
     /* [core] */
-    char *home;            /* data directory, default ./var */
-    int port;              /* nginx port, default 8080; others derive from it */
-    char *log_level;       /* debug|info|warn|error */
+    char *home;      /* data directory, default ./var */
+    int port;        /* nginx port, default 8080; others derive from it */
+    char *log_level; /* debug|info|warn|error */
     /* [db] */
-    char *db_conninfo;     /* libpq conninfo; default host=$home/run port=port+2 dbname=chat user=chat */
+    char
+        *db_conninfo; /* libpq conninfo; default host=$home/run port=port+2 dbname=chat user=chat */
     /* [redis] */
-    char *redis_host;      /* default 127.0.0.1 */
-    int redis_port;        /* default port+3 */
+    char *redis_host; /* default 127.0.0.1 */
+    int redis_port;   /* default port+3 */
     /* [auth] */
-    char *jwt_key_file;    /* default $home/secrets/jwt.key, created on first start */
-    char *jwt_issuer;      /* default "chat" */
-    char *jwt_audience;    /* default "chat-api" */
-    int access_ttl;        /* seconds, default 900 */
-    int refresh_ttl;       /* seconds, default 30 days */
-    int refresh_grace;     /* seconds a spent refresh token still answers, default 10 */
+    char *jwt_key_file; /* default $home/secrets/jwt.key, created on first start */
+    char *jwt_issuer;   /* default "chat" */
+    char *jwt_audience; /* default "chat-api" */
+    int access_ttl;     /* seconds, default 900 */
+    int refresh_ttl;    /* seconds, default 30 days */
+    int refresh_grace;  /* seconds a spent refresh token still answers, default 10 */
     /* [api] */
     char *api_socket;      /* FastCGI unix socket, default $home/run/chat-api.sock */
     int api_threads;       /* worker threads, default 8 */
     int body_limit;        /* bytes, default 65536 */
     int max_group_members; /* default 10000 */
     /* [limits] (API.md "Conventions": rate limits) */
-    int rate_auth;         /* auth requests per IP per minute, default 300 */
-    int rate_read;         /* GET requests per user (or IP) per minute, default 1200 */
-    int rate_write;        /* other requests per user (or IP) per minute, default 600 */
-    int login_failures;    /* failed logins per (account, IP) per 15 minutes, default 10 */
+    int rate_auth;      /* auth requests per IP per minute, default 300 */
+    int rate_read;      /* GET requests per user (or IP) per minute, default 1200 */
+    int rate_write;     /* other requests per user (or IP) per minute, default 600 */
+    int login_failures; /* failed logins per (account, IP) per 15 minutes, default 10 */
     /* [push] */
-    char *push_addr;       /* listen address, default 127.0.0.1 */
-    int push_port;         /* default port+1 */
-    int push_max_conns;    /* default 20000 */
-    int heartbeat;         /* seconds between SSE heartbeats, default 15 */
+    char *push_addr;    /* listen address, default 127.0.0.1 */
+    int push_port;      /* default port+1 */
+    int push_max_conns; /* default 20000 */
+    int heartbeat;      /* seconds between SSE heartbeats, default 15 */
 };
 
 /* Load the configuration. path may be NULL (then $CHAT_CONF, then no file).

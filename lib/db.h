@@ -20,11 +20,11 @@ struct db_stmt {
 };
 
 struct db {
-    PGconn *conn;            /* NULL while disconnected */
-    const char *conninfo;    /* borrowed */
+    PGconn *conn;                    /* NULL while disconnected */
+    const char *conninfo;            /* borrowed */
     const struct db_stmt **prepared; /* statements prepared on conn */
     int nprepared, cap;
-    char errstr[256];        /* last error, for logs */
+    char errstr[256]; /* last error, for logs */
 };
 
 /* Remember conninfo (borrowed, must outlive d); connects lazily. */

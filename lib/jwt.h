@@ -18,9 +18,9 @@
 
 /* The claims this service puts into and checks in an access token. */
 struct jwt_claims {
-    int64_t sub; /* user id */
-    int64_t sid; /* session id (0 for none) */
-    int64_t tv;  /* the user's token_version when issued */
+    int64_t sub;           /* user id */
+    int64_t sid;           /* session id (0 for none) */
+    int64_t tv;            /* the user's token_version when issued */
     int64_t iat, nbf, exp; /* unix seconds */
 };
 
