@@ -18,7 +18,8 @@ CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-B := build
+# Sanitized builds live apart, so objects of the two kinds never mix.
+B ?= build$(if $(filter 1,$(SANITIZE)),-san)
 
 LIB_SRC    := $(wildcard lib/*.c)
 API_SRC    := $(wildcard cgi/*.c)
@@ -72,16 +73,16 @@ run: deps all
 	@./chatctl run
 
 test: deps all
-	@./tests/run.sh
+	@B=$(B) ./tests/run.sh
 
 test-unit: all
-	@./tests/run.sh unit
+	@B=$(B) ./tests/run.sh unit
 
 bench: deps all
-	@./bench/run.sh
+	@B=$(B) ./bench/run.sh
 
 check-style:
 	@clang-format --dry-run --Werror lib/*.[ch] cgi/*.[ch] sse/*.[ch] $(wildcard notify/*.[ch])
 
 clean:
-	rm -rf $(B)
+	rm -rf build build-san

@@ -54,13 +54,24 @@ export CHAT_RATE_AUTH=${CHAT_RATE_AUTH:-1000} CHAT_RATE_READ=${CHAT_RATE_READ:-2
 export CHAT_RATE_WRITE=${CHAT_RATE_WRITE:-20000}
 export CHAT_URL=http://127.0.0.1:$CHAT_PORT
 
-cleanup() {
+# Sanitizer reports of the services land in their logs: any is a failure.
+check_sanitizer_logs() {
+    ! grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$CHAT_HOME"/log/chat-*.log
+}
+
+stopped=
+stop_stack() {
+    [ -n "$stopped" ] && return
+    stopped=1
     "$ROOT/chatctl" stop
     if [ ${#failed[@]} -gt 0 ] || [ -n "${KEEP:-}" ]; then
         for f in "$CHAT_HOME"/log/*.log; do
             [ -s "$f" ] && { printf '\n--- tail of %s\n' "$f"; tail -n 25 "$f"; }
         done
     fi
+}
+cleanup() {
+    stop_stack
     if [ -n "${KEEP:-}" ]; then echo "kept $CHAT_HOME"; else rm -rf "$CHAT_HOME"; fi
 }
 trap cleanup EXIT
@@ -82,4 +93,7 @@ for t in tests/e2e/*.spec.mjs; do
     [ -f "$t" ] && step "e2e $(basename "$t")" node "$t"
 done
 step "docker-compose config" docker-compose -f docker-compose.yml config -q
+"$ROOT/chatctl" stop
+step "no sanitizer reports in service logs" check_sanitizer_logs
+stop_stack
 summary
