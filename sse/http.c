@@ -460,8 +460,7 @@ static enum MHD_Result events_continue(struct push_conn *c, struct MHD_Connectio
         ret = MHD_queue_response(mc, MHD_HTTP_OK, r);
         MHD_destroy_response(r);
         return ret;
-    case CONN_RESPONDED:
-        return MHD_YES;
+    case CONN_RESPONDED: return MHD_YES;
     default: /* still waiting */
         MHD_suspend_connection(mc);
         c->suspended = true;

@@ -308,8 +308,7 @@ static void chan_sync(struct hub *h, struct hub_node *n)
             node_free(h, n);
         }
         break;
-    default: /* a reply is due; act on it then */
-        break;
+    default: /* a reply is due; act on it then */ break;
     }
 }
 
@@ -385,8 +384,7 @@ static void stream_check(struct hub_stream *s)
             stream_push(s, h->resync_all);
         }
         break;
-    default:
-        break;
+    default: break;
     }
 }
 

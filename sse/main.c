@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "crypto.h"
 #include "err.h"
 #include "http.h"
 #include "hub.h"
@@ -226,6 +227,18 @@ static void fit_fd_limit(void)
     }
 }
 
+/* Names this process run in cursors: the start time and 24 random bits, so
+ * two processes started in the same second never take each other's cursors. */
+static uint64_t run_epoch(void)
+{
+    unsigned char r[3] = {0, 0, 0};
+
+    if (crypto_random(r, sizeof(r)))
+        log_warn("no randomness for the cursor epoch; using the pid");
+    return ((uint64_t)now_unix << 24) |
+           (((uint64_t)r[0] << 16 | (uint64_t)r[1] << 8 | r[2]) ^ ((uint64_t)getpid() & 0xffffff));
+}
+
 static void node_name(char *out, size_t len)
 {
     char host[64];
@@ -251,7 +264,7 @@ int main(int argc, char **argv)
     if (epfd < 0)
         die("epoll_create1: %s", strerror(errno));
     clock_update();
-    hub_init(&P.hub, &hub_ops, NULL, (uint64_t)now_unix);
+    hub_init(&P.hub, &hub_ops, NULL, run_epoch());
     if (http_start(&P.cfg, &P.hub, P.key))
         die("chat-push: cannot start the HTTP daemon");
     if (setup_fds())

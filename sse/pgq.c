@@ -142,12 +142,8 @@ static void pgq_read(void)
 static void pgq_connect_step(void)
 {
     switch (PQconnectPoll(Q.conn)) {
-    case PGRES_POLLING_READING:
-        pgq_watch(EPOLLIN);
-        break;
-    case PGRES_POLLING_WRITING:
-        pgq_watch(EPOLLOUT);
-        break;
+    case PGRES_POLLING_READING: pgq_watch(EPOLLIN); break;
+    case PGRES_POLLING_WRITING: pgq_watch(EPOLLOUT); break;
     case PGRES_POLLING_OK:
         if (PQsetnonblocking(Q.conn, 1)) {
             pgq_down("cannot set non-blocking");
@@ -158,9 +154,7 @@ static void pgq_connect_step(void)
         pgq_watch(EPOLLIN);
         pgq_next();
         break;
-    default:
-        pgq_down("connect failed");
-        break;
+    default: pgq_down("connect failed"); break;
     }
 }
 
