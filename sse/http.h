@@ -2,7 +2,8 @@
  *
  * Routes (with or without the /api/v1 prefix nginx passes through):
  *   GET /events   SSE stream (API.md "Real-time events"), auth by
- *                 ?ticket=<hex> or Authorization: Bearer <JWT>
+ *                 ?ticket=<hex> or Authorization: Bearer <JWT>; a ?cursor=
+ *                 or Last-Event-ID of this process run resumes its stream
  *   GET /healthz  200 "ok" while the process runs
  *   GET /readyz   200 when Redis is subscribed and PostgreSQL connected
  * The daemon runs in our loop (MHD_USE_EPOLL, no thread of its own): main.c

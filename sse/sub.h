@@ -2,7 +2,8 @@
  *
  * After nchan's subscriber types: the hub (hub.h) knows streams only through
  * these calls, and each transport (sub_sse.c now; long-poll and WebSocket
- * later) embeds a struct hub_stream in its connection and fills in ops.
+ * later) passes its ops and its connection to hub_stream_open or
+ * hub_stream_resume, and holds the struct hub_stream it gets back.
  * Neither call may call back into the hub: both only mark the connection
  * and let the event loop act on it (resumes are batched once per loop pass).
  * s->sub is the transport's connection.
