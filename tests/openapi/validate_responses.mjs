@@ -62,7 +62,10 @@ function rewriteRefs(node, prefix) {
   if (!node || typeof node !== 'object') return node;
   const out = {};
   for (const [k, v] of Object.entries(node)) {
-    if (k === '$ref' && typeof v === 'string' && v.startsWith('#/components/schemas/')) {
+    if (k === 'discriminator' && v && typeof v === 'object') {
+      // Ajv checks oneOf by discriminator (precise errors) but refuses `mapping`.
+      out[k] = { propertyName: v.propertyName };
+    } else if (k === '$ref' && typeof v === 'string' && v.startsWith('#/components/schemas/')) {
       out[k] = prefix + '#/$defs/' + v.slice('#/components/schemas/'.length);
     } else {
       out[k] = rewriteRefs(v, prefix);
@@ -72,10 +75,10 @@ function rewriteRefs(node, prefix) {
 }
 
 const ajv = new Ajv2020({ strict: true, strictTypes: false, strictRequired: false,
-  allowUnionTypes: true, allErrors: true });
+  allowUnionTypes: true, allErrors: true, discriminator: true });
 addFormats(ajv);
 // OpenAPI's own schema keywords are annotations here.
-for (const kw of ['discriminator', 'example', 'xml', 'externalDocs']) ajv.addKeyword(kw);
+for (const kw of ['example', 'xml', 'externalDocs']) ajv.addKeyword(kw);
 ajv.addSchema({ $id: SPEC_ID, $defs: rewriteRefs(spec.components?.schemas || {}, '') });
 try {
   ajv.getSchema(SPEC_ID); // compiles every component schema once, strictly
@@ -123,7 +126,10 @@ function headerValue(schema, text) {
 }
 
 function explain(errors) {
-  const useful = errors.filter((e) => !['oneOf', 'anyOf', 'if', 'allOf', 'not'].includes(e.keyword));
+  let useful = errors.filter((e) => !['oneOf', 'anyOf', 'if', 'allOf', 'not'].includes(e.keyword));
+  // The branches of a oneOf keyed by `type` (events) that do not apply.
+  const branch = (e) => e.keyword === 'const' && /\/type$/.test(e.instancePath);
+  if (useful.some((e) => !branch(e))) useful = useful.filter((e) => !branch(e));
   const list = (useful.length ? useful : errors)
     .map((e) => `${e.instancePath || '/'} ${e.message}${e.params && Object.keys(e.params).length ? ' ' + JSON.stringify(e.params) : ''} (${e.schemaPath})`);
   return [...new Set(list)].slice(0, 8);
