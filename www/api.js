@@ -102,8 +102,8 @@ async function parseError(res) {
   return new ApiError(res.status, code, message, ra ? Number(ra) : undefined);
 }
 
-async function rawFetch(method, path, body, headers = {}) {
-  const init = { method, headers: { Accept: 'application/json', ...headers }, credentials: 'same-origin' };
+async function rawFetch(method, path, body, headers = {}, signal) {
+  const init = { method, headers: { Accept: 'application/json', ...headers }, credentials: 'same-origin', signal };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -169,12 +169,12 @@ export function refresh() {
 
 // request('GET', '/chats') -> parsed JSON body. Throws ApiError.
 export async function request(method, path, body, opts = {}) {
-  const { auth = true, headers = {} } = opts;
+  const { auth = true, headers = {}, signal } = opts;
   if (auth) {
     if (!accessToken || Date.now() > accessExpiresAt - 5_000) await refresh();
   }
   const send = () => rawFetch(method, path, body,
-    auth ? { ...headers, Authorization: `Bearer ${accessToken}` } : headers);
+    auth ? { ...headers, Authorization: `Bearer ${accessToken}` } : headers, signal);
   let res = await send();
   if (res.status === 401 && auth) {
     await refresh(); // throws if the session is gone
@@ -207,6 +207,12 @@ export async function login(username, password) {
   const data = await request('POST', '/auth/login', { username, password }, { auth: false });
   setSession(data);
   return data;
+}
+
+// Log out every session of this user (POST /auth/logout-all), then locally.
+export async function logoutAll() {
+  await request('POST', '/auth/logout-all');
+  clearSession();
 }
 
 export async function logout() {

@@ -30,8 +30,12 @@ const state = {
   stores: new Map(),    // chat id -> message store (see newStore)
   queues: new Map(),    // chat id -> Promise: events of a chat apply in order
   members: new Map(),   // chat id -> Map(user id -> {read_seq, delivered_seq})
+  memberRoles: new Map(), // chat id -> Map(user id -> role)
   typing: new Map(),    // chat id -> Map(user id -> expiry ms)
+  quotes: new Map(),    // `${chat}:${seq}` -> message quoted by a reply, outside the loaded history
+  compose: null,        // {mode: 'reply'|'edit', chatId, seq}
   openChatId: null,
+  listLoaded: false,
   conn: 'stopped',
   stream: null,
   epoch: 0,             // bumped on logout so late answers are dropped
@@ -59,7 +63,11 @@ function resetState() {
   state.stores.clear();
   state.queues.clear();
   state.members.clear();
+  state.memberRoles.clear();
   state.typing.clear();
+  state.quotes.clear();
+  state.compose = null;
+  state.listLoaded = false;
   state.openChatId = null;
   msgDom = { chatId: null, els: new Map() };
 }
@@ -213,10 +221,11 @@ function renderChatList() {
       'aria-current': chat.id === state.openChatId ? 'true' : null,
       onclick: () => navigateToChat(chat.id),
     },
-    h('span', { class: `avatar ${chat.type}`, 'aria-hidden': 'true', text: initials(title) }),
+    avatarFor(chat, title),
     h('span', { class: 'chat-main' },
       h('span', { class: 'chat-line' },
         h('span', { class: 'chat-name', 'data-testid': 'chat-title', text: title }),
+        chat.type === 'direct' && presenceOf(chat) ? h('span', { class: 'visually-hidden', text: `, ${presenceText(presenceOf(chat))}` }) : null,
         h('time', { class: 'chat-time', datetime: chat.last_activity_at, text: listTime(chat.last_activity_at || chat.created_at) })),
       h('span', { class: 'chat-line' },
         h('span', { class: `chat-preview${typingNow ? ' is-typing' : ''}`, 'data-testid': 'chat-preview', text: typingNow ? `${typingNow} typing…` : previewText(chat) }),
@@ -231,6 +240,42 @@ function renderChatList() {
     const b = ul.querySelector(`[data-chat-id="${CSS.escape(focusedId)}"] button`);
     if (b) b.focus();
   }
+}
+
+// Presence of the other person in a direct chat: {status, last_seen_at} or null.
+function presenceOf(chat) {
+  if (!chat || chat.type !== 'direct') return null;
+  const other = otherMemberId(chat);
+  const u = other !== null ? state.users.get(other) : null;
+  return u && u.presence ? u.presence : null;
+}
+
+function presenceText(p) {
+  if (!p) return '';
+  if (p.status === 'online') return 'online';
+  if (p.last_seen_at) return `last seen ${lastSeenText(p.last_seen_at)}`;
+  return 'offline';
+}
+
+function lastSeenText(iso) {
+  const t = ts(iso);
+  if (!t) return '';
+  const mins = Math.round((Date.now() - t) / 60_000);
+  if (mins < 1) return 'just now';
+  if (mins < 60) return `${mins} min ago`;
+  const d = new Date(t);
+  if (sameDay(d, new Date())) return `today at ${timeFmt.format(d)}`;
+  return `${shortDayFmt.format(d)} at ${timeFmt.format(d)}`;
+}
+
+function avatarFor(chat, title) {
+  const p = presenceOf(chat);
+  return h('span', { class: `avatar ${chat.type}`, 'aria-hidden': 'true' },
+    initials(title),
+    chat.type === 'direct' ? h('span', {
+      class: `presence ${p && p.status === 'online' ? 'online' : 'offline'}`,
+      'data-testid': 'presence-dot', 'data-status': p ? p.status : 'unknown',
+    }) : null);
 }
 
 function initials(title) {
@@ -259,35 +304,37 @@ function renderChatHeader() {
     const u = other !== null ? state.users.get(other) : null;
     const parts = [];
     if (u && u.display_name && u.display_name !== u.username) parts.push(u.display_name);
-    if (u && u.presence) {
-      if (u.presence.status === 'online') parts.push('online');
-      else if (u.presence.last_seen_at) parts.push(`last seen ${listTime(u.presence.last_seen_at)}`);
-    }
+    if (u && u.presence) parts.push(presenceText(u.presence));
     sub = parts.join(' · ') || 'Direct chat';
   }
   $('chat-subtitle').textContent = sub;
+  const p = presenceOf(chat);
+  $('chat-subtitle').dataset.presence = p ? p.status : '';
+  $('info-btn').textContent = chat.type === 'group' ? 'Members' : 'Details';
+  if ($('info-dialog').open) renderInfo();
 }
 
+// sent / delivered / read from the other members' markers: in a direct chat
+// the other person's, in a group everyone else's (read when all have read).
 function messageStatus(chatId, m) {
   if (m._status) return m._status; // pending / failed (optimistic)
   if (m.sender_id !== state.me.id) return null;
   const mem = state.members.get(chatId);
-  let read = false; let delivered = false;
+  let others = 0; let read = 0; let delivered = 0;
   if (mem) {
     for (const [uid, mk] of mem) {
       if (uid === state.me.id) continue;
-      if ((mk.read_seq || 0) >= m.seq) read = true;
-      if ((mk.delivered_seq || 0) >= m.seq || (mk.read_seq || 0) >= m.seq) delivered = true;
+      others++;
+      if ((mk.read_seq || 0) >= m.seq) read++;
+      if ((mk.delivered_seq || 0) >= m.seq || (mk.read_seq || 0) >= m.seq) delivered++;
     }
   }
-  // Posting moves the poster's markers: a later message from someone else
-  // means they have read this one.
-  if (!read) {
-    const last = lastSeqByOthers(chatId);
-    if (last >= m.seq) read = true;
-  }
-  if (read) return 'read';
-  if (delivered) return 'delivered';
+  if (others && read === others) return 'read';
+  // Posting moves the poster's markers: in a direct chat, a later message
+  // from the other person means they have read this one.
+  const chat = state.chats.get(chatId);
+  if (chat && chat.type === 'direct' && lastSeqByOthers(chatId) >= m.seq) return 'read';
+  if (others && delivered === others) return 'delivered';
   return 'sent';
 }
 
@@ -364,18 +411,31 @@ function renderMessages() {
     const name = userLabel(m.sender_id);
     const time = timeFmt.format(d);
     const key = mine && m.client_msg_id ? `c:${m.client_msg_id}` : `s:${m.seq}`;
-    const sig = JSON.stringify([m.seq, m.content, m.deleted, m.edited_at, status, grouped, showName, name, time, m._error]);
+    const quote = m.reply_to_seq ? quoteOf(cid, m.reply_to_seq) : null;
+    const canEdit = mine && !m.deleted && m.seq !== undefined && !m._status;
+    const canDelete = !m.deleted && m.seq !== undefined && !m._status && (mine || chat.role === 'admin');
+    const sig = JSON.stringify([m.seq, m.content, m.deleted, m.edited_at, status, grouped, showName, name, time,
+      m._error, m._retrying, quote && [quote.name, quote.text, quote.deleted], canEdit, canDelete]);
     place(key, sig, () => {
       const body = m.deleted
         ? h('p', { class: 'text deleted', text: 'Message deleted' })
         : h('p', { class: 'text', text: m.content });
       const meta = h('span', { class: 'meta' },
         h('time', { datetime: m.created_at, text: time }),
-        m.edited_at && !m.deleted ? ' · edited' : null,
-        mine && status ? h('span', { class: `status ${status}`, 'data-testid': 'message-status', text: ` · ${STATUS_TEXT[status] || status}` }) : null);
+        m.edited_at && !m.deleted ? h('span', { 'data-testid': 'edited', text: ' · edited' }) : null,
+        mine && status ? h('span', {
+          class: `status ${status}`, 'data-testid': 'message-status',
+          text: ` · ${status === 'pending' && m._retrying ? 'Retrying…' : STATUS_TEXT[status] || status}`,
+        }) : null);
       const data = { testid: 'message', status: status || 'received', sender: String(m.sender_id) };
       if (m.seq !== undefined) data.seq = String(m.seq);
       if (m.client_msg_id) data.clientMsgId = m.client_msg_id;
+      if (m.reply_to_seq) data.replyTo = String(m.reply_to_seq);
+      const actions = m.seq !== undefined && !m.deleted ? h('span', { class: 'actions', role: 'group', 'aria-label': 'Message actions' },
+        h('button', { type: 'button', class: 'act', 'data-testid': 'reply-btn', 'aria-label': `Reply to ${mine ? 'your message' : name}`, onclick: () => startReply(cid, m.seq) }, 'Reply'),
+        canEdit ? h('button', { type: 'button', class: 'act', 'data-testid': 'edit-btn', 'aria-label': 'Edit your message', onclick: () => startEdit(cid, m.seq) }, 'Edit') : null,
+        canDelete ? h('button', { type: 'button', class: 'act', 'data-testid': 'delete-btn', 'aria-label': 'Delete message', onclick: () => deleteMessage(cid, m.seq) }, 'Delete') : null)
+        : null;
       return h('li', {
         class: `msg ${mine ? 'mine' : 'theirs'}${grouped ? ' grouped' : ''}${status ? ` st-${status}` : ''}`,
         dataset: data,
@@ -383,6 +443,11 @@ function renderMessages() {
       h('div', { class: 'bubble' },
         showName ? h('span', { class: 'sender', text: name }) : null,
         h('span', { class: 'visually-hidden', text: mine ? 'You: ' : showName ? '' : `${name}: ` }),
+        quote ? h('button', {
+          type: 'button', class: `quote${quote.deleted ? ' deleted' : ''}`, 'data-testid': 'quote',
+          'aria-label': `In reply to ${quote.name}: ${quote.text}. Show the original.`,
+          onclick: () => jumpTo(cid, m.reply_to_seq),
+        }, h('span', { class: 'quote-name', text: quote.name }), h('span', { class: 'quote-text', text: quote.text })) : null,
         body,
         meta,
         status === 'failed'
@@ -390,7 +455,8 @@ function renderMessages() {
             h('span', { text: m._error || 'Not sent.' }),
             h('button', { type: 'button', class: 'link', 'data-testid': 'retry-send', onclick: () => retrySend(cid, m.client_msg_id) }, 'Retry'),
             h('button', { type: 'button', class: 'link', onclick: () => discardPending(cid, m.client_msg_id) }, 'Discard'))
-          : null));
+          : null),
+      actions);
     });
   }
   let cursor = list.firstChild;
@@ -428,18 +494,62 @@ function typingNames(chatId) {
   return names.length === 1 ? `${names[0]} is` : `${names.slice(0, 3).join(', ')} are`;
 }
 
+// The quoted message of a reply: from the loaded history, else fetched once.
+function quoteOf(cid, seq) {
+  const store = state.stores.get(cid);
+  const m = (store && store.bySeq.get(seq)) || state.quotes.get(`${cid}:${seq}`);
+  if (!m) {
+    fetchQuote(cid, seq);
+    return { name: '…', text: 'Loading…', deleted: false };
+  }
+  if (m.deleted) return { name: userLabel(m.sender_id), text: 'Message deleted', deleted: true };
+  return { name: userLabel(m.sender_id), text: (m.content || '').replace(/\s+/g, ' ').slice(0, 140), deleted: false };
+}
+
+const quoteFetches = new Set();
+function fetchQuote(cid, seq) {
+  const key = `${cid}:${seq}`;
+  if (quoteFetches.has(key)) return;
+  quoteFetches.add(key);
+  api.get(`/chats/${cid}/messages${api.qs({ around_seq: seq, limit: 1 })}`).then(guard((r) => {
+    for (const m of (r && r.messages) || []) state.quotes.set(`${cid}:${m.seq}`, m);
+    if (!state.quotes.has(key)) state.quotes.set(key, { seq, sender_id: null, deleted: true });
+    if (cid === state.openChatId) invalidate('messages');
+  })).catch(() => { setTimeout(() => quoteFetches.delete(key), 30_000); });
+}
+
+function jumpTo(cid, seq) {
+  const el = $('message-list').querySelector(`li[data-seq="${seq}"]`);
+  if (!el) { toast('That message is further back: scroll up to load it.'); return; }
+  el.scrollIntoView({ block: 'center', behavior: 'smooth' });
+  el.classList.add('flash');
+  setTimeout(() => el.classList.remove('flash'), 1500);
+  const b = el.querySelector('.bubble button, .actions button');
+  if (b) b.focus({ preventScroll: true });
+}
+
 function renderTyping() {
   const who = state.openChatId ? typingNames(state.openChatId) : '';
   $('typing').textContent = who ? `${who} typing…` : '';
 }
 
-function setConn(s) {
+const TRANSPORT_LABEL = { sse: '', ws: ' (WebSocket)', poll: ' (long-poll)' };
+function setConn(s, transport) {
+  const prev = state.conn;
   state.conn = s;
   const el = $('conn-state');
   el.dataset.state = s;
+  el.dataset.transport = transport || '';
   $('conn-text').textContent = {
-    connecting: 'Connecting…', connected: 'Connected', reconnecting: 'Reconnecting…', stopped: 'Offline',
+    connecting: 'Connecting…',
+    connected: `Connected${TRANSPORT_LABEL[transport] || ''}`,
+    reconnecting: 'Reconnecting…',
+    offline: 'Offline',
+    stopped: 'Disconnected',
   }[s] || s;
+  el.title = s === 'offline' ? 'Your device is offline. Messages you write will be sent when it is back.'
+    : s === 'reconnecting' ? 'The live connection dropped; trying again.' : '';
+  if (s === 'connected' && prev !== 'connected') retryPendingNow();
 }
 
 // ---------------------------------------------------------------------------
@@ -513,13 +623,14 @@ function mergeChat(c) {
   return old;
 }
 
-function removeChat(cid) {
+function removeChat(cid, { quiet = false } = {}) {
   state.chats.delete(cid);
   state.stores.delete(cid);
   state.members.delete(cid);
+  state.memberRoles.delete(cid);
   state.typing.delete(cid);
   if (state.openChatId === cid) {
-    toast('You are no longer in that chat.');
+    if (!quiet) toast('You are no longer in that chat.');
     navigateToChat(null);
   }
   invalidate('list');
@@ -548,7 +659,22 @@ async function fetchAllChats() {
   return all;
 }
 
-// Full resync: reload the chat list; catch up chats whose history we hold.
+async function fetchVersions() {
+  const all = [];
+  let cursor;
+  for (let i = 0; i < 50; i++) {
+    const r = await api.get(`/chats${api.qs({ fields: 'id,version', order: 'id', limit: 200, cursor })}`);
+    all.push(...((r && r.chats) || []));
+    cursor = r && r.next_cursor;
+    if (!cursor) break;
+  }
+  return all;
+}
+
+// Resync (API.md rule 2). The first time, the whole chat list; afterwards
+// the cheap GET /chats?fields=id,version, then for every chat that moved:
+// GET /chats/{id}/changes when we hold its history, else GET /chats/{id}.
+// New chats are fetched; chats that are gone are forgotten.
 let resyncRunning = null;
 let resyncAgain = false;
 function resyncAll() {
@@ -557,9 +683,10 @@ function resyncAll() {
     do {
       resyncAgain = false;
       const started = Date.now();
+      const first = !state.listLoaded;
       let list;
       try {
-        list = await fetchAllChats();
+        list = first ? await fetchAllChats() : await fetchVersions();
       } catch (e) {
         if (e.status !== 401) toast(`Could not load chats: ${errMsg(e)}`);
         return;
@@ -570,21 +697,21 @@ function resyncAll() {
         seen.add(c.id);
         const old = state.chats.get(c.id);
         const store = state.stores.get(c.id);
-        if (old && store && (c.version || 0) > (old.version || 0)) {
-          // We hold history: catch up through the chat's queue.
-          enqueue(c.id, () => catchUp(c.id, c));
-        } else {
+        if (first) {
           mergeChat(c);
+          if ((c.last_seq || 0) > (c.delivered_seq || 0)) scheduleDelivered(c.id, c.last_seq);
+        } else if (!old) {
+          enqueue(c.id, () => fetchChat(c.id));
+        } else if ((c.version || 0) > (old.version || 0)) {
+          if (store && store.loaded) enqueue(c.id, () => catchUp(c.id, c));
+          else enqueue(c.id, () => fetchChat(c.id));
         }
       }
+      state.listLoaded = true;
       for (const [id, chat] of state.chats) {
         if (!seen.has(id) && chat._known < started) removeChat(id);
       }
-      if (state.openChatId && state.chats.has(state.openChatId)) {
-        const cid = state.openChatId;
-        enqueue(cid, () => loadNewest(cid));
-        loadMembers(cid);
-      }
+      if (state.openChatId && state.chats.has(state.openChatId)) loadMembers(state.openChatId);
       // Anything in the hash we could not open before the list arrived.
       routeFromHash();
     } while (resyncAgain);
@@ -594,9 +721,17 @@ function resyncAll() {
 }
 
 async function resyncChat(cid) {
-  const chat = await fetchChat(cid);
-  if (!chat) return;
-  if (state.stores.has(cid)) await loadNewest(cid);
+  const store = state.stores.get(cid);
+  if (!store || !store.loaded || !state.chats.has(cid)) { await fetchChat(cid); return; }
+  let c;
+  try {
+    c = await api.get(`/chats/${cid}`);
+  } catch (e) {
+    if (e.status === 404) removeChat(cid);
+    return;
+  }
+  await catchUp(cid, c);
+  if (cid === state.openChatId) loadMembers(cid);
 }
 
 // Bring a chat whose history we hold from our version up to `target`.
@@ -800,8 +935,9 @@ function onPresence(ev) {
   if (ev.user_id == null) return;
   const u = state.users.get(ev.user_id);
   if (!u) return;
-  u.presence = { status: ev.status, last_seen_at: ev.last_seen_at };
-  invalidate('header');
+  u.presence = { status: ev.status || 'offline', last_seen_at: ev.last_seen_at || (u.presence && u.presence.last_seen_at) || null };
+  invalidate('header', 'list');
+  if ($('info-dialog').open) renderInfo();
 }
 
 // ---------------------------------------------------------------------------
@@ -823,6 +959,7 @@ function addMessage(cid, m, { live }) {
       chat.read_seq = Math.max(chat.read_seq || 0, m.seq);
       chat.delivered_seq = Math.max(chat.delivered_seq || 0, m.seq);
     } else if (live && !m.deleted && m.seq > (chat.read_seq || 0)) {
+      notifyMessage(cid, m);
       if (isViewing(cid)) scheduleRead(cid);
       else {
         chat.unread_count = Math.min((chat.unread_count || 0) + 1, 1000);
@@ -922,22 +1059,41 @@ async function loadOlder() {
 
 async function loadMembers(cid) {
   try {
-    const r = await api.get(`/chats/${cid}/members${api.qs({ limit: 200 })}`);
-    if (!state.chats.has(cid)) return;
     const mem = new Map();
-    for (const m of (r && r.members) || []) {
-      if (m.user) rememberUser(m.user);
-      const uid = m.user ? m.user.id : m.user_id;
-      if (uid !== undefined) mem.set(uid, { read_seq: m.read_seq || 0, delivered_seq: m.delivered_seq || 0 });
+    const roles = new Map();
+    let cursor;
+    for (let i = 0; i < 10; i++) {
+      const r = await api.get(`/chats/${cid}/members${api.qs({ limit: 200, cursor })}`);
+      for (const m of (r && r.members) || []) {
+        if (m.user) rememberUser(m.user);
+        const uid = m.user ? m.user.id : m.user_id;
+        if (uid === undefined) continue;
+        mem.set(uid, { read_seq: m.read_seq || 0, delivered_seq: m.delivered_seq || 0 });
+        roles.set(uid, m.role);
+      }
+      cursor = r && r.next_cursor;
+      if (!cursor) break;
+    }
+    if (!state.chats.has(cid)) return;
+    // Receipts that arrived while this was on its way are kept.
+    const old = state.members.get(cid);
+    if (old) {
+      for (const [uid, mk] of mem) {
+        const o = old.get(uid);
+        if (o) mk.read_seq = Math.max(mk.read_seq, o.read_seq || 0), mk.delivered_seq = Math.max(mk.delivered_seq, o.delivered_seq || 0);
+      }
     }
     state.members.set(cid, mem);
+    state.memberRoles.set(cid, roles);
+    const chat = state.chats.get(cid);
+    if (chat && roles.has(state.me.id)) chat.role = roles.get(state.me.id);
     if (cid === state.openChatId) invalidate('messages', 'header');
   } catch (e) {
     console.warn('members failed', cid, e.message);
   }
 }
 
-function sendMessage(cid, content) {
+function sendMessage(cid, content, replyTo) {
   let store = state.stores.get(cid);
   if (!store) { store = newStore(); state.stores.set(cid, store); }
   const p = {
@@ -945,9 +1101,11 @@ function sendMessage(cid, content) {
     chat_id: cid,
     sender_id: state.me.id,
     content,
+    reply_to_seq: replyTo || null,
     created_at: new Date().toISOString(),
     _status: 'pending',
     _localOrder: performance.now(),
+    _attempts: 0,
   };
   store.pending.set(p.client_msg_id, p);
   store._scrollToBottom = true;
@@ -955,37 +1113,75 @@ function sendMessage(cid, content) {
   return postPending(cid, p);
 }
 
+// Sending is safe to repeat: every attempt carries the same client_msg_id,
+// which the server dedupes (a replay answers with the same message), so a
+// message is never posted twice. Network errors, 5xx and 429 retry by
+// themselves with a jittered backoff (sooner when the browser comes back
+// online or the stream reconnects); after that the user can retry by hand.
+const AUTO_RETRIES = 6;
+const retryable = (e) => e instanceof ApiError && (e.status === 0 || e.status === 429 || e.status >= 500);
+
 async function postPending(cid, p) {
+  if (p._inflight) return;
   const epoch = state.epoch;
+  p._inflight = true;
+  clearTimeout(p._timer);
+  p._timer = null;
+  p._attempts++;
   try {
-    const m = await api.post(`/chats/${cid}/messages`, { content: p.content, client_msg_id: p.client_msg_id });
+    const body = { content: p.content, client_msg_id: p.client_msg_id };
+    if (p.reply_to_seq) body.reply_to_seq = p.reply_to_seq;
+    const m = await api.post(`/chats/${cid}/messages`, body);
+    p._inflight = false;
     if (epoch !== state.epoch) return;
     if (m && m.seq !== undefined) addMessage(cid, m, { live: false });
     else { p._status = undefined; }
   } catch (e) {
+    p._inflight = false;
     if (epoch !== state.epoch) return;
     const store = state.stores.get(cid);
-    if (store && store.pending.has(p.client_msg_id)) {
+    if (!store || !store.pending.has(p.client_msg_id)) return; // arrived through the stream meanwhile
+    if (retryable(e) && p._attempts <= AUTO_RETRIES) {
+      p._status = 'pending';
+      p._retrying = true;
+      const exp = Math.min(30_000, 1000 * 2 ** (p._attempts - 1));
+      let delay = exp / 2 + Math.random() * exp / 2;
+      if (e.retryAfter > 0) delay = Math.max(delay, e.retryAfter * 1000);
+      p._timer = setTimeout(guard(() => postPending(cid, p)), delay);
+    } else {
       p._status = 'failed';
+      p._retrying = false;
       p._error = errMsg(e);
-      invalidate('messages');
     }
+    invalidate('messages');
     if (e.status === 404) removeChat(cid);
+  }
+}
+
+// Retry waiting messages at once (back online, stream reconnected).
+function retryPendingNow() {
+  for (const [cid, store] of state.stores) {
+    for (const p of store.pending.values()) {
+      if (p._status === 'pending' && p._timer && !p._inflight) postPending(cid, p);
+    }
   }
 }
 
 function retrySend(cid, cmid) {
   const store = state.stores.get(cid);
   const p = store && store.pending.get(cmid);
-  if (!p) return;
+  if (!p || p._inflight) return;
   p._status = 'pending';
   p._error = undefined;
+  p._attempts = 0;
   invalidate('messages');
   postPending(cid, p); // same client_msg_id: the server dedupes
 }
 
 function discardPending(cid, cmid) {
   const store = state.stores.get(cid);
+  const p = store && store.pending.get(cmid);
+  if (p) clearTimeout(p._timer);
   if (store) store.pending.delete(cmid);
   invalidate('messages');
 }
@@ -1079,7 +1275,9 @@ function openChat(cid) {
   if (changed) {
     $('message-input').value = '';
     autoGrow();
+    setCompose(null);
     lastTypingSent = 0;
+    if ($('info-dialog').open) $('info-dialog').close();
   }
   let store = state.stores.get(cid);
   if (!store) { store = newStore(); state.stores.set(cid, store); }
@@ -1186,13 +1384,17 @@ async function startApp(user) {
   // loads the chat list. Load it right away too, so the list shows even if
   // the stream is slow or down.
   if (state.stream) state.stream.stop();
-  state.stream = new EventStream({ onEvent, onState: setConn });
+  state.stream = new EventStream({ onEvent, onState: setConn, transport: prefs.transport });
   state.stream.start();
   await resyncAll();
   routeFromHash();
+  clearInterval(presenceTimer);
+  presenceTimer = setInterval(refreshPresence, 60_000);
 }
 
 function stopApp(message) {
+  clearInterval(presenceTimer);
+  for (const d of document.querySelectorAll('dialog[open]')) d.close();
   if (state.stream) state.stream.stop();
   state.stream = null;
   resetState();
@@ -1309,22 +1511,375 @@ function onComposerSubmit(e) {
   if (!cid) return;
   const ta = $('message-input');
   const content = ta.value.trim();
-  if (!content) return;
+  const ctx = state.compose && state.compose.chatId === cid ? state.compose : null;
+  if (!content) {
+    if (ctx && ctx.mode === 'edit') toast('A message cannot be empty: use Delete to remove it.');
+    return;
+  }
   if (utf8Len(content) > MAX_CONTENT_BYTES) {
     toast('That message is too long (16 KB at most).');
     return;
   }
   ta.value = '';
   autoGrow();
-  sendMessage(cid, content);
+  setCompose(null);
+  if (ctx && ctx.mode === 'edit') editMessage(cid, ctx.seq, content);
+  else sendMessage(cid, content, ctx && ctx.mode === 'reply' ? ctx.seq : null);
   ta.focus();
 }
 
+// Reply and edit put the composer in a mode, shown above it.
+function setCompose(ctx) {
+  state.compose = ctx;
+  const bar = $('compose-context');
+  if (!ctx) {
+    bar.hidden = true;
+    $('composer').dataset.mode = 'send';
+    $('send-btn').textContent = 'Send';
+    return;
+  }
+  const store = state.stores.get(ctx.chatId);
+  const m = store && store.bySeq.get(ctx.seq);
+  bar.hidden = false;
+  bar.dataset.mode = ctx.mode;
+  $('composer').dataset.mode = ctx.mode;
+  $('cc-label').textContent = ctx.mode === 'edit' ? 'Editing your message'
+    : `Replying to ${m ? (m.sender_id === state.me.id ? 'yourself' : userLabel(m.sender_id)) : 'a message'}`;
+  $('cc-quote').textContent = m ? (m.content || '').replace(/\s+/g, ' ').slice(0, 140) : '';
+  $('send-btn').textContent = ctx.mode === 'edit' ? 'Save' : 'Send';
+}
+
+function startReply(cid, seq) {
+  if (state.compose && state.compose.mode === 'edit') $('message-input').value = '';
+  setCompose({ mode: 'reply', chatId: cid, seq });
+  $('message-input').focus();
+}
+
+function startEdit(cid, seq) {
+  const store = state.stores.get(cid);
+  const m = store && store.bySeq.get(seq);
+  if (!m || m.deleted || m.sender_id !== state.me.id) return;
+  setCompose({ mode: 'edit', chatId: cid, seq });
+  const ta = $('message-input');
+  ta.value = m.content;
+  autoGrow();
+  ta.focus();
+  ta.setSelectionRange(ta.value.length, ta.value.length);
+}
+
+function cancelCompose() {
+  if (state.compose && state.compose.mode === 'edit') { $('message-input').value = ''; autoGrow(); }
+  setCompose(null);
+  $('message-input').focus();
+}
+
+async function editMessage(cid, seq, content) {
+  const store = state.stores.get(cid);
+  const m = store && store.bySeq.get(seq);
+  if (m && m.content === content) return;
+  try {
+    const r = await api.patch(`/chats/${cid}/messages/${seq}`, { content });
+    if (r && r.seq !== undefined) addMessage(cid, r, { live: false });
+  } catch (e) {
+    toast(`Could not edit the message: ${errMsg(e)}`);
+  }
+}
+
+async function deleteMessage(cid, seq) {
+  // eslint-disable-next-line no-alert
+  if (!window.confirm('Delete this message for everyone?')) return;
+  try {
+    await api.del(`/chats/${cid}/messages/${seq}`);
+    const store = state.stores.get(cid);
+    const m = store && store.bySeq.get(seq);
+    // The tombstone also comes as message.deleted; show it right away.
+    if (m) addMessage(cid, { ...m, deleted: true, content: '', version: (m.version || 0) + 0.5 }, { live: false });
+    if (state.compose && state.compose.seq === seq && state.compose.chatId === cid) cancelCompose();
+  } catch (e) {
+    toast(`Could not delete the message: ${errMsg(e)}`);
+  }
+}
+
+// The last message of mine that can be edited (arrow up in an empty composer).
+function lastOwnSeq(cid) {
+  const store = state.stores.get(cid);
+  let best = 0;
+  if (store) for (const m of store.bySeq.values()) if (m.sender_id === state.me.id && !m.deleted && m.seq > best) best = m.seq;
+  return best;
+}
+
 function onComposerKey(e) {
+  if (e.key === 'Escape' && state.compose) { e.preventDefault(); cancelCompose(); return; }
+  if (e.key === 'ArrowUp' && !e.target.value && state.openChatId) {
+    const seq = lastOwnSeq(state.openChatId);
+    if (seq) { e.preventDefault(); startEdit(state.openChatId, seq); }
+    return;
+  }
   if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !e.altKey && !e.ctrlKey && !e.metaKey) {
     e.preventDefault();
     $('composer').requestSubmit();
   }
+}
+
+// ---------------------------------------------------------------------------
+// Chat details: members, rename, add, remove, leave
+
+function openInfo() {
+  const cid = state.openChatId;
+  if (!cid) return;
+  $('rename-error').textContent = '';
+  $('add-member-error').textContent = '';
+  $('add-member-input').value = '';
+  const chat = state.chats.get(cid);
+  $('rename-input').value = chat && chat.type === 'group' ? chat.title || '' : '';
+  renderInfo();
+  $('info-dialog').showModal();
+  loadMembers(cid, { full: true }).then(() => { if ($('info-dialog').open) renderInfo(); });
+}
+
+function renderInfo() {
+  const cid = state.openChatId;
+  const chat = state.chats.get(cid);
+  if (!chat) { if ($('info-dialog').open) $('info-dialog').close(); return; }
+  const group = chat.type === 'group';
+  const admin = chat.role === 'admin';
+  $('info-heading').textContent = group ? chatTitle(chat) : `Chat with ${chatTitle(chat)}`;
+  $('rename-form').hidden = !(group && admin);
+  $('add-member-form').hidden = !(group && admin);
+  $('leave-section').hidden = !group;
+  const roles = state.memberRoles.get(cid) || new Map();
+  const mem = state.members.get(cid) || new Map();
+  const ids = [...new Set([...mem.keys(), ...(chat.member_ids || [])])];
+  ids.sort((a, b) => (a === state.me.id ? -1 : b === state.me.id ? 1 : userLabel(a).localeCompare(userLabel(b))));
+  const items = ids.map((uid) => {
+    const u = state.users.get(uid);
+    const me = uid === state.me.id;
+    const role = roles.get(uid);
+    const pres = me ? null : u && u.presence;
+    return h('li', { class: 'member', dataset: { userId: String(uid), testid: 'member' } },
+      h('span', { class: 'avatar direct small', 'aria-hidden': 'true' }, initials(u ? u.username : '?'),
+        h('span', { class: `presence ${pres && pres.status === 'online' ? 'online' : 'offline'}` })),
+      h('span', { class: 'member-main' },
+        h('span', { class: 'member-name', text: `${userLabel(uid)}${me ? ' (you)' : ''}` }),
+        h('span', { class: 'member-sub', text: [u && u.display_name && u.display_name !== u.username ? u.display_name : '', role === 'admin' ? 'admin' : '', pres ? presenceText(pres) : ''].filter(Boolean).join(' · ') })),
+      group && admin && !me ? h('button', {
+        type: 'button', class: 'ghost small', 'data-testid': 'remove-member',
+        'aria-label': `Remove ${userLabel(uid)} from the group`, onclick: () => removeMember(cid, uid),
+      }, 'Remove') : null);
+  });
+  $('member-list').replaceChildren(...items);
+}
+
+async function onRenameSubmit(e) {
+  e.preventDefault();
+  const cid = state.openChatId;
+  const title = $('rename-input').value.trim();
+  $('rename-error').textContent = '';
+  if (!title) { $('rename-error').textContent = 'Give the group a name.'; return; }
+  try {
+    const c = await api.patch(`/chats/${cid}`, { title });
+    if (c && c.id !== undefined) mergeChat(c);
+    toast('Group renamed.');
+  } catch (ex) {
+    $('rename-error').textContent = errMsg(ex);
+  }
+}
+
+async function onAddMemberSubmit(e) {
+  e.preventDefault();
+  const cid = state.openChatId;
+  const err = $('add-member-error');
+  err.textContent = '';
+  const names = [...new Set($('add-member-input').value.split(/[,\s]+/)
+    .map((x) => x.trim().toLowerCase().replace(/^@/, '')).filter(Boolean))];
+  if (!names.length) { err.textContent = 'Enter one or more usernames.'; return; }
+  try {
+    const found = await Promise.all(names.map((n) => findUserByName(n)));
+    const missing = names.filter((n, i) => !found[i]);
+    if (missing.length) { err.textContent = `Unknown user${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`; return; }
+    await api.post(`/chats/${cid}/members`, { user_ids: found.map((u) => u.id) });
+    $('add-member-input').value = '';
+    await loadMembers(cid, { full: true });
+    fetchChat(cid).catch(() => {});
+    renderInfo();
+  } catch (ex) {
+    err.textContent = errMsg(ex);
+  }
+}
+
+async function removeMember(cid, uid) {
+  if (!window.confirm(`Remove ${userLabel(uid)} from the group?`)) return;
+  try {
+    await api.del(`/chats/${cid}/members/${uid}`);
+    const mem = state.members.get(cid);
+    if (mem) mem.delete(uid);
+    renderInfo();
+    fetchChat(cid).catch(() => {});
+  } catch (ex) {
+    toast(errMsg(ex));
+  }
+}
+
+async function leaveChat() {
+  const cid = state.openChatId;
+  const chat = state.chats.get(cid);
+  if (!chat || !window.confirm(`Leave “${chatTitle(chat)}”? You will no longer see its messages.`)) return;
+  try {
+    await api.del(`/chats/${cid}/members/${state.me.id}`);
+    $('info-dialog').close();
+    removeChat(cid, { quiet: true });
+  } catch (ex) {
+    toast(errMsg(ex));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Settings: sessions, notifications, transport
+
+const PREF_KEY = 'chat.prefs';
+function loadPrefs() {
+  try { return { notify: false, transport: 'sse', ...JSON.parse(localStorage.getItem(PREF_KEY) || '{}') }; } catch { return { notify: false, transport: 'sse' }; }
+}
+function savePrefs(p) {
+  try { localStorage.setItem(PREF_KEY, JSON.stringify(p)); } catch { /* private mode */ }
+}
+const prefs = loadPrefs();
+
+function openSettings() {
+  $('transport-select').value = prefs.transport;
+  renderNotifyToggle();
+  $('sessions-error').textContent = '';
+  $('settings-dialog').showModal();
+  loadSessions();
+}
+
+function renderNotifyToggle() {
+  const box = $('notify-toggle');
+  const hint = $('notify-hint');
+  if (!('Notification' in window)) {
+    box.checked = false; box.disabled = true;
+    hint.textContent = 'This browser does not support notifications.';
+    return;
+  }
+  box.disabled = Notification.permission === 'denied';
+  box.checked = prefs.notify && Notification.permission === 'granted';
+  hint.textContent = Notification.permission === 'denied'
+    ? 'Notifications are blocked for this site in your browser settings.' : '';
+}
+
+async function onNotifyToggle() {
+  const box = $('notify-toggle');
+  if (!box.checked) { prefs.notify = false; savePrefs(prefs); renderNotifyToggle(); return; }
+  // Permission is asked only here, on the user's own click.
+  let perm = Notification.permission;
+  if (perm === 'default') {
+    try { perm = await Notification.requestPermission(); } catch { perm = 'denied'; }
+  }
+  prefs.notify = perm === 'granted';
+  savePrefs(prefs);
+  renderNotifyToggle();
+}
+
+function notifyMessage(cid, m) {
+  if (!prefs.notify || !('Notification' in window) || Notification.permission !== 'granted') return;
+  if (document.visibilityState === 'visible' || m.sender_id === state.me.id || m.deleted) return;
+  const chat = state.chats.get(cid);
+  if (!chat) return;
+  const title = chat.type === 'group' ? `${userLabel(m.sender_id)} in ${chatTitle(chat)}` : userLabel(m.sender_id);
+  try {
+    const n = new Notification(title, { body: (m.content || '').slice(0, 200), tag: `chat-${cid}`, renotify: true });
+    n.onclick = () => { window.focus(); navigateToChat(cid); n.close(); };
+  } catch (e) { console.warn('notification failed', e); }
+}
+
+function onTransportChange() {
+  prefs.transport = $('transport-select').value;
+  savePrefs(prefs);
+  if (state.stream) state.stream.setTransport(prefs.transport);
+}
+
+async function loadSessions() {
+  const ul = $('session-list');
+  ul.replaceChildren(h('li', { class: 'empty', text: 'Loading…' }));
+  try {
+    const r = await api.get('/auth/sessions');
+    const sessions = ((r && r.sessions) || []).sort((a, b) => (b.current - a.current) || (ts(b.last_used_at) - ts(a.last_used_at)));
+    ul.replaceChildren(...sessions.map((se) => h('li', { class: 'session', dataset: { sessionId: String(se.id), testid: 'session', current: se.current ? '1' : '0' } },
+      h('span', { class: 'session-main' },
+        h('span', { class: 'session-name', text: `${describeAgent(se.user_agent)}${se.current ? ' · this browser' : ''}` }),
+        h('span', { class: 'session-sub', text: [se.ip, se.last_used_at ? `active ${lastSeenText(se.last_used_at)}` : ''].filter(Boolean).join(' · ') })),
+      h('button', {
+        type: 'button', class: 'ghost small', 'data-testid': 'revoke-session',
+        'aria-label': se.current ? 'Log out of this browser' : `Log out ${describeAgent(se.user_agent)} (${se.ip || 'unknown address'})`,
+        onclick: () => revokeSession(se),
+      }, se.current ? 'Log out' : 'Revoke'))));
+    if (!sessions.length) ul.replaceChildren(h('li', { class: 'empty', text: 'No sessions.' }));
+  } catch (e) {
+    ul.replaceChildren();
+    $('sessions-error').textContent = errMsg(e);
+  }
+}
+
+function describeAgent(ua) {
+  if (!ua) return 'Unknown device';
+  const b = /Edg\//.test(ua) ? 'Edge' : /Firefox\//.test(ua) ? 'Firefox' : /Chrom(e|ium)\//.test(ua) ? 'Chrome'
+    : /Safari\//.test(ua) ? 'Safari' : /curl\//.test(ua) ? 'curl' : /python/i.test(ua) ? 'Python' : ua.split(/[ /]/)[0];
+  const os = /Android/.test(ua) ? 'Android' : /iPhone|iPad/.test(ua) ? 'iOS' : /Windows/.test(ua) ? 'Windows'
+    : /Mac OS X/.test(ua) ? 'macOS' : /Linux/.test(ua) ? 'Linux' : '';
+  return os ? `${b} on ${os}` : b;
+}
+
+async function revokeSession(se) {
+  if (se.current) { $('settings-dialog').close(); onLogout(); return; }
+  try {
+    await api.del(`/auth/sessions/${se.id}`);
+    loadSessions();
+  } catch (e) {
+    $('sessions-error').textContent = errMsg(e);
+  }
+}
+
+async function onLogoutAll() {
+  if (!window.confirm('Log out of every browser and device, this one included?')) return;
+  try {
+    if (state.stream) state.stream.stop();
+    await api.logoutAll();
+  } catch (e) {
+    $('sessions-error').textContent = errMsg(e);
+    return;
+  }
+  $('settings-dialog').close();
+  history.replaceState(null, '', location.pathname + location.search);
+  stopApp('You logged out everywhere.');
+  setAuthMode('login');
+}
+
+// ---------------------------------------------------------------------------
+// Presence: refetched for direct chats now and then (presence events, when
+// the server sends them, update it at once).
+
+let presenceTimer = null;
+function refreshPresence() {
+  if (!state.me || document.visibilityState !== 'visible') return;
+  const ids = new Set();
+  for (const c of state.chats.values()) if (c.type === 'direct') { const o = otherMemberId(c); if (o !== null) ids.add(o); }
+  let n = 0;
+  for (const id of ids) {
+    if (n++ >= 30) break; // bounded: the most recent ones are enough
+    api.get(`/users/${id}`).then(guard(rememberUser)).catch(() => {});
+  }
+}
+
+// Keyboard: arrow keys move between chats in the list.
+function onChatListKey(e) {
+  if (!['ArrowDown', 'ArrowUp', 'Home', 'End'].includes(e.key)) return;
+  const btns = [...$('chat-list').querySelectorAll('button.chat-item')];
+  const i = btns.indexOf(document.activeElement);
+  if (i < 0) return;
+  e.preventDefault();
+  const j = e.key === 'Home' ? 0 : e.key === 'End' ? btns.length - 1
+    : Math.max(0, Math.min(btns.length - 1, i + (e.key === 'ArrowDown' ? 1 : -1)));
+  btns[j].focus();
 }
 
 // ---------------------------------------------------------------------------
@@ -1337,6 +1892,30 @@ function wire() {
     $('auth-username').focus();
   });
   $('logout-btn').addEventListener('click', onLogout);
+  $('settings-btn').addEventListener('click', openSettings);
+  $('info-btn').addEventListener('click', openInfo);
+  $('notify-toggle').addEventListener('change', onNotifyToggle);
+  $('transport-select').addEventListener('change', onTransportChange);
+  $('logout-all-btn').addEventListener('click', onLogoutAll);
+  $('rename-form').addEventListener('submit', onRenameSubmit);
+  $('add-member-form').addEventListener('submit', onAddMemberSubmit);
+  $('leave-btn').addEventListener('click', leaveChat);
+  $('cc-cancel').addEventListener('click', cancelCompose);
+  $('chat-list').addEventListener('keydown', onChatListKey);
+  // Touch screens have no hover: a tap on a bubble shows its actions.
+  $('message-list').addEventListener('click', (e) => {
+    if (e.target.closest('button')) return;
+    const li = e.target.closest('li.msg');
+    if (!li) return;
+    for (const o of $('message-list').querySelectorAll('li.show-actions')) if (o !== li) o.classList.remove('show-actions');
+    li.classList.toggle('show-actions');
+  });
+  for (const d of document.querySelectorAll('dialog')) {
+    d.addEventListener('click', (e) => {
+      if (e.target.closest('[data-close]') || e.target === d) d.close();
+    });
+  }
+  window.addEventListener('online', () => { if (state.me) retryPendingNow(); });
   $('new-direct-form').addEventListener('submit', onDirectSubmit);
   $('direct-username').addEventListener('input', onDirectInput);
   $('new-group-form').addEventListener('submit', onGroupSubmit);

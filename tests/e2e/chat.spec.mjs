@@ -6,7 +6,7 @@
 // Uses Debian's /usr/bin/chromium (override with CHROMIUM). Exits non-zero
 // with a clear message on failure; screenshots of the failure go to
 // $E2E_ARTIFACTS (default /tmp/chat-e2e). On success it refreshes
-// docs/screenshots/{login,chat,chat-narrow}.png (E2E_SCREENSHOTS=0 to skip).
+// docs/screenshots/{login,chat,chat-narrow}.png when E2E_SCREENSHOTS=1.
 
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
@@ -19,7 +19,7 @@ const BASE = (process.env.CHAT_URL || 'http://127.0.0.1:18080').replace(/\/+$/, 
 const EXE = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = path.resolve(here, '../../docs/screenshots');
 const ARTIFACTS = process.env.E2E_ARTIFACTS || '/tmp/chat-e2e';
-const WANT_SHOTS = process.env.E2E_SCREENSHOTS !== '0';
+const WANT_SHOTS = process.env.E2E_SCREENSHOTS === '1'; // rewrite docs/screenshots only on purpose
 const T = Number(process.env.E2E_TIMEOUT_MS || 5000); // live-update deadline
 
 const suffix = crypto.randomBytes(4).toString('hex');
