@@ -459,3 +459,48 @@ void auth_sessions_delete(struct req *req)
     session_revoke(req, req->user_id, req->params[0]);
     req_no_content(req);
 }
+
+static const struct db_stmt st_password_get = {
+    "password_get", "SELECT password_hash FROM users WHERE id = $1", 1, true};
+static const struct db_stmt st_password_set = {
+    "password_set",
+    "WITH s AS (UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL) "
+    "UPDATE users SET password_hash = $2, token_version = token_version + 1 WHERE id = $1 "
+    "RETURNING token_version, user_json(users)",
+    2, false};
+
+/* POST /auth/password {current_password, new_password}: every session and
+ * access token of the user is revoked (DESIGN.md "Security"), and the
+ * answer is a fresh session's token pair, like a login. */
+void auth_password(struct req *req)
+{
+    cJSON *body;
+    const char *cur, *next;
+    char hash[PWHASH_ENCODED_LEN];
+    const char *uid = req_id_str(req, req->user_id);
+    PGresult *r;
+    bool ok;
+
+    if (req_json_body_or_reply(req, &body) ||
+        req_json_str_or_reply(req, body, "current_password", true, 1, PASSWORD_MAX, true, &cur) ||
+        req_json_str_or_reply(req, body, "new_password", true, PASSWORD_MIN, PASSWORD_MAX, true,
+                              &next))
+        return;
+    r = req_db_or_reply(req, &st_password_get, (const char *[]){uid});
+    if (!r || hash_slot_or_reply(req))
+        return;
+    ok = PQntuples(r) == 1 && pwhash_verify(PQgetvalue(r, 0, 0), cur, strlen(cur));
+    if (ok && pwhash_hash(next, strlen(next), hash))
+        ok = false;
+    hash_slot_release();
+    if (!ok) {
+        req_error(req, 403, "forbidden", "current password is wrong");
+        return;
+    }
+    r = req_db_or_reply(req, &st_password_set, (const char *[]){uid, hash});
+    if (!r)
+        return;
+    req_publish(req, "user:%lld", req->user_id,
+                "{\"type\":\"session.revoked\",\"session_id\":0}");
+    session_open(req, 200, req->user_id, db_int(r, 0, 0), PQgetvalue(r, 0, 1));
+}

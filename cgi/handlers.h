@@ -10,6 +10,7 @@ void auth_login(struct req *req);
 void auth_refresh(struct req *req);
 void auth_logout(struct req *req);
 void auth_logout_all(struct req *req);
+void auth_password(struct req *req);
 void auth_sessions_list(struct req *req);
 void auth_sessions_delete(struct req *req);
 

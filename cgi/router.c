@@ -15,6 +15,8 @@ const struct route router_routes[] = {
     {"POST", "/api/v1/auth/logout", auth_logout, SCOPE_NONE, 0},
     {"POST", "/api/v1/auth/logout-all", auth_logout_all, SCOPE_NONE,
      ROUTE_AUTH | ROUTE_SESSION_ONLY},
+    {"POST", "/api/v1/auth/password", auth_password, SCOPE_NONE,
+     ROUTE_AUTH | ROUTE_SESSION_ONLY | ROUTE_SECRET},
     {"GET", "/api/v1/auth/sessions", auth_sessions_list, SCOPE_NONE,
      ROUTE_AUTH | ROUTE_SESSION_ONLY},
     {"DELETE", "/api/v1/auth/sessions/:id", auth_sessions_delete, SCOPE_NONE,
