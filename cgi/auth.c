@@ -428,16 +428,9 @@ static const struct db_stmt st_sessions = {
 
 void auth_sessions_list(struct req *req)
 {
-    PGresult *r = req_db_or_reply(
-        req, &st_sessions,
+    req_reply_list(
+        req, "sessions", &st_sessions,
         (const char *[]){req_id_str(req, req->user_id), req_id_str(req, req->session_id)});
-    struct buf out = BUF_INIT;
-
-    if (!r)
-        return;
-    buf_addf(&out, "{\"sessions\":%s}", PQgetvalue(r, 0, 0));
-    req_reply(req, 200, out.s, (long)out.len);
-    buf_release(&out);
 }
 
 static const struct db_stmt st_session_owned = {
@@ -500,7 +493,6 @@ void auth_password(struct req *req)
     r = req_db_or_reply(req, &st_password_set, (const char *[]){uid, hash});
     if (!r)
         return;
-    req_publish(req, "user:%lld", req->user_id,
-                "{\"type\":\"session.revoked\",\"session_id\":0}");
+    req_publish(req, "user:%lld", req->user_id, "{\"type\":\"session.revoked\",\"session_id\":0}");
     session_open(req, 200, req->user_id, db_int(r, 0, 0), PQgetvalue(r, 0, 1));
 }

@@ -411,6 +411,33 @@ int req_member_or_reply(struct req *req, int64_t chat_id)
     return 0;
 }
 
+void req_reply_list(struct req *req, const char *key, const struct db_stmt *st,
+                    const char *const *params)
+{
+    PGresult *r = req_db_or_reply(req, st, params);
+    struct buf out = BUF_INIT;
+
+    if (!r)
+        return;
+    buf_addf(&out, "{\"%s\":%s}", key, PQgetvalue(r, 0, 0));
+    req_reply(req, 200, out.s, (long)out.len);
+    buf_release(&out);
+}
+
+void req_delete_owned(struct req *req, const struct db_stmt *st, const char *what)
+{
+    PGresult *r = req_db_or_reply(
+        req, st, (const char *[]){req_id_str(req, req->params[0]), req_id_str(req, req->user_id)});
+
+    if (!r)
+        return;
+    if (strcmp(PQcmdTuples(r), "1") != 0) {
+        req_error(req, 404, "not_found", "no such %s", what);
+        return;
+    }
+    req_no_content(req);
+}
+
 const char *req_id_str(struct req *req, int64_t v)
 {
     char *s = req_defer(req, free, malloc(24));

@@ -121,6 +121,13 @@ void req_auth_error(struct req *req, int status);
 /* Run st (lib/db.h) with params; the result is PQcleared when the request
  * ends. On error sends 503 (database unreachable) or 500 and returns NULL. */
 PGresult *req_db_or_reply(struct req *req, const struct db_stmt *st, const char *const *params);
+/* Run st, whose one row holds a JSON array, and answer 200 {"<key>": array}
+ * (API.md "Lists", for lists that fit one page). */
+void req_reply_list(struct req *req, const char *key, const struct db_stmt *st,
+                    const char *const *params);
+/* Run st with (req->params[0], req->user_id), a DELETE or UPDATE of a row
+ * the caller owns: 204 when it touched a row, else 404 "no such <what>". */
+void req_delete_owned(struct req *req, const struct db_stmt *st, const char *what);
 /* v in decimal, as a string that lives until the request ends. */
 const char *req_id_str(struct req *req, int64_t v);
 
