@@ -51,4 +51,17 @@ void stream_ticket_create(struct req *req);
 /* health.c - API.md "Operations" */
 void health_live(struct req *req);
 
+/* webhooks.c - API.md "Outgoing webhooks and push" (delivered by chat-notify) */
+void webhooks_create(struct req *req);
+void webhooks_list(struct req *req);
+void webhooks_delete(struct req *req);
+void webhooks_rotate_secret(struct req *req);
+void webhooks_deliveries(struct req *req);
+void webhooks_redeliver(struct req *req);
+
+/* push.c - API.md "Outgoing webhooks and push": a user's push devices */
+void push_subscriptions_create(struct req *req);
+void push_subscriptions_list(struct req *req);
+void push_subscriptions_delete(struct req *req);
+
 #endif

@@ -70,6 +70,13 @@ static const struct cfg_key cfg_keys[] = {
     CFG_I("push", push_port, 1, 65535),
     CFG_I("push", push_max_conns, 1, 10000000),
     CFG_I("push", heartbeat, 1, 3600),
+    CFG_I("notify", notify_port, 0, 65535),
+    CFG_I("notify", notify_allow_private, 0, 1),
+    CFG_S("notify", push_gateways),
+    CFG_I("notify", notify_backoff_ms, 1, 3600000),
+    CFG_I("notify", notify_retry_window, 1, 30 * 86400),
+    CFG_I("notify", notify_timeout_ms, 100, 600000),
+    CFG_I("notify", push_coalesce_ms, 0, 600000),
 };
 
 #define CFG_NKEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
@@ -327,6 +334,13 @@ static void cfg_defaults_services(struct cfg_ctx *x)
     cfg_default_int(x, "push_port", c->port + 1);
     cfg_default_int(x, "push_max_conns", 20000);
     cfg_default_int(x, "heartbeat", 15);
+    cfg_default_int(x, "notify_port", c->port <= 65531 ? c->port + 4 : 0);
+    cfg_default_int(x, "notify_allow_private", 0);
+    cfg_default_str(x, "push_gateways", "%s", "");
+    cfg_default_int(x, "notify_backoff_ms", 10000);
+    cfg_default_int(x, "notify_retry_window", 86400);
+    cfg_default_int(x, "notify_timeout_ms", 10000);
+    cfg_default_int(x, "push_coalesce_ms", 1000);
 }
 
 static int cfg_check(struct cfg_ctx *x)

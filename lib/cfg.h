@@ -44,6 +44,14 @@ struct cfg {
     int push_port;      /* default port+1 */
     int push_max_conns; /* default 20000 */
     int heartbeat;      /* seconds between SSE heartbeats, default 15 */
+    /* [notify] (chat-notify: webhooks and push, API.md "Outgoing webhooks and push") */
+    int notify_port;          /* /healthz /readyz /metrics on 127.0.0.1, default port+4 */
+    int notify_allow_private; /* 1: allow http and internal addresses (tests only), default 0 */
+    char *push_gateways;      /* allowed gateways: "scheme://host[:port]" separated by commas */
+    int notify_backoff_ms;    /* first retry delay, doubled per attempt, default 10000 */
+    int notify_retry_window;  /* seconds of retries before a delivery fails, default 86400 */
+    int notify_timeout_ms;    /* whole request, default 10000 (connect: a third of it) */
+    int push_coalesce_ms;     /* a burst in one chat within this makes one push, default 1000 */
 };
 
 /* Load the configuration. path may be NULL (then $CHAT_CONF, then no file).

@@ -52,6 +52,10 @@ export CHAT_REFRESH_GRACE=${CHAT_REFRESH_GRACE:-1}
 # Every test client shares 127.0.0.1: per-IP limits sized for a whole suite.
 export CHAT_RATE_AUTH=${CHAT_RATE_AUTH:-1000} CHAT_RATE_READ=${CHAT_RATE_READ:-20000}
 export CHAT_RATE_WRITE=${CHAT_RATE_WRITE:-20000}
+# chat-notify: the tests' webhook receivers and push gateways are on loopback.
+export CHAT_NOTIFY_ALLOW_PRIVATE=${CHAT_NOTIFY_ALLOW_PRIVATE:-1}
+export CHAT_PUSH_GATEWAYS=${CHAT_PUSH_GATEWAYS:-http://127.0.0.1}
+export CHAT_NOTIFY_BACKOFF_MS=${CHAT_NOTIFY_BACKOFF_MS:-400}
 export CHAT_URL=http://127.0.0.1:$CHAT_PORT
 
 # Sanitizer reports of the services land in their logs: any is a failure.
