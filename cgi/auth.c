@@ -457,14 +457,16 @@ static const struct db_stmt st_password_get = {
     "password_get", "SELECT password_hash FROM users WHERE id = $1", 1, true};
 static const struct db_stmt st_password_set = {
     "password_set",
-    "WITH s AS (UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL) "
+    "WITH s AS (UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL), "
+    "t AS (UPDATE api_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL) "
     "UPDATE users SET password_hash = $2, token_version = token_version + 1 WHERE id = $1 "
     "RETURNING token_version, user_json(users)",
     2, false};
 
-/* POST /auth/password {current_password, new_password}: every session and
- * access token of the user is revoked (DESIGN.md "Security"), and the
- * answer is a fresh session's token pair, like a login. */
+/* POST /auth/password {current_password, new_password}: every session,
+ * access token and API token of the user is revoked (DESIGN.md "Security"),
+ * and the answer is a fresh session's token pair, like a login. A wrong
+ * current password is a bad request (400), not a missing role (403). */
 void auth_password(struct req *req)
 {
     cJSON *body;
@@ -487,7 +489,7 @@ void auth_password(struct req *req)
         ok = false;
     hash_slot_release();
     if (!ok) {
-        req_error(req, 403, "forbidden", "current password is wrong");
+        req_error(req, 400, "invalid_request", "current_password is wrong");
         return;
     }
     r = req_db_or_reply(req, &st_password_set, (const char *[]){uid, hash});

@@ -16,6 +16,7 @@ class PasswordTest(ApiTestCase):
     def test_change_revokes_old_tokens_and_sessions(self):
         u = register("pwc")
         other = chatlib.login(u)  # a second session of the same user
+        tok = chatlib.api_token(u, ["chats:read"])["token"]
         r = u.req("POST", "/auth/password",
                   {"current_password": u.password, "new_password": NEW_PASSWORD})
         self.assertStatus(r, 200)
@@ -28,6 +29,7 @@ class PasswordTest(ApiTestCase):
         self.assertError(request("POST", "/auth/refresh", {"refresh_token": u.refresh}), 401)
         self.assertError(request("POST", "/auth/refresh",
                                  {"refresh_token": other["refresh_token"]}), 401)
+        self.assertError(request("GET", "/chats", token=tok), 401, "unauthorized")
         # the new session works; the old password no longer logs in, the new one does
         self.assertStatus(request("GET", "/users/me", token=fresh), 200)
         self.assertError(request("POST", "/auth/login",
@@ -40,7 +42,7 @@ class PasswordTest(ApiTestCase):
         u = register("pww")
         r = u.req("POST", "/auth/password",
                   {"current_password": "not the password", "new_password": NEW_PASSWORD})
-        self.assertError(r, 403, "forbidden")
+        self.assertError(r, 400, "invalid_request")
         self.assertStatus(u.req("GET", "/users/me"), 200)
         self.assertStatus(request("POST", "/auth/login",
                                   {"username": u.username, "password": u.password}), 200)
