@@ -1,5 +1,6 @@
 /* conn.h - one stream request of chat-push, shared by http.c and the
- * transports (sub_sse.c; long-poll and WebSocket later).
+ * transports (sub_sse.c, sub_poll.c; WebSocket lives in ws.c on its own
+ * daemon).
  *
  * Lifetime: refcounted. The request holds a reference until MHD's
  * completion callback, a queued response holds one until MHD frees it, and
@@ -25,7 +26,8 @@ enum conn_phase {
 };
 
 struct push_conn {
-    struct hub_stream *s; /* the hub's stream; NULL before open and once given up */
+    const struct sub_ops *ops; /* the transport: sub_sse_ops or sub_poll_ops */
+    struct hub_stream *s;      /* the hub's stream; NULL before open and once given up */
     struct MHD_Connection *mc;
     int refs;
     enum conn_phase phase;
@@ -42,7 +44,10 @@ struct push_conn {
 
     /* credentials */
     bool by_jwt;
-    bool resuming; /* a cursor came with a JWT: resume once the token checks out */
+    bool by_pat;    /* a personal API token (chat_pat_...), checked in PostgreSQL */
+    char *pat;      /* that token, owned, for the PostgreSQL lookup */
+    bool by_cursor; /* long-poll with neither ticket nor token: the cursor is the credential */
+    bool resuming;  /* a cursor came with a JWT: resume once the token checks out */
     int64_t user_id, session_id, token_version;
     struct pgq_req *pg;
 
@@ -55,6 +60,11 @@ struct push_conn {
     const char *lit; /* or a literal (retry, heartbeat) being written */
     size_t lit_len;
     int64_t last_send_ms;
+
+    /* long-poll */
+    int64_t poll_deadline_ms;    /* answer, empty if need be, by then */
+    bool poll_due;               /* answer now with what is queued */
+    char cursor[HUB_CURSOR_MAX]; /* the cursor the poll came with, "" if none */
 };
 
 static inline struct push_conn *conn_of_stream(struct hub_stream *s)
@@ -69,6 +79,18 @@ void conn_wake(struct push_conn *c);
 /* Answer c with an error: now if its response is not queued yet, else end
  * the stream. Closes its hub stream. */
 void conn_fail(struct push_conn *c, unsigned status, const char *code, const char *message);
+
+/* Queue {"error": {code, message}} with status on mc (http.c). */
+enum MHD_Result http_reply_error(struct MHD_Connection *mc, unsigned status, const char *code,
+                                 const char *message);
+
+/* sub_poll.c */
+extern const struct sub_ops sub_poll_ops;
+/* The handler ran for c in CONN_STREAM: answer {events, cursor} if events
+ * are queued, the deadline passed or the stream is gone; else suspend. */
+enum MHD_Result sub_poll_continue(struct push_conn *c);
+/* Wake c if its deadline has passed. */
+void sub_poll_tick(struct push_conn *c, int64_t now_ms);
 
 /* sub_sse.c */
 extern const struct sub_ops sub_sse_ops;

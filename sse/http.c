@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "crypto.h"
 #include "err.h"
 #include "json.h"
 #include "jwt.h"
@@ -37,6 +38,8 @@
 #define HTTP_STREAM_MAX_AGE_S 86400  /* API.md: a stream lives at most 24 h */
 #define HTTP_MAX_STREAMS_PER_USER 32 /* behind nginx every peer is 127.0.0.1 */
 #define HTTP_READY_GRACE_MS 5000     /* stay ready through a short outage */
+#define HTTP_POLL_DEFAULT_S 25       /* API.md "Transports": long-poll timeout */
+#define HTTP_POLL_MAX_S 60
 
 static struct {
     struct MHD_Daemon *d;
@@ -66,6 +69,7 @@ __attribute__((noinline)) void conn_unref(struct push_conn *c)
         return;
     if (c->cur)
         hub_event_unref(c->cur);
+    free(c->pat);
     free(c);
 }
 
@@ -91,7 +95,8 @@ void conn_fail(struct push_conn *c, unsigned status, const char *code, const cha
         c->s = NULL;
     }
     if (c->phase == CONN_RESPONDED) {
-        sub_sse_end(c, MHD_CONTENT_READER_END_WITH_ERROR);
+        if (c->ops == &sub_sse_ops)
+            sub_sse_end(c, MHD_CONTENT_READER_END_WITH_ERROR);
         return;
     }
     c->phase = CONN_REPLY;
@@ -101,12 +106,13 @@ void conn_fail(struct push_conn *c, unsigned status, const char *code, const cha
     conn_wake(c);
 }
 
-static struct push_conn *conn_new(struct MHD_Connection *mc)
+static struct push_conn *conn_new(struct MHD_Connection *mc, const struct sub_ops *ops)
 {
     struct push_conn *c = calloc(1, sizeof(*c));
 
     if (!c)
         return NULL;
+    c->ops = ops;
     c->mc = mc;
     c->refs = 1; /* the request's, dropped at completion */
     c->started_ms = loop_now_ms();
@@ -172,6 +178,12 @@ static enum MHD_Result reply_error(struct MHD_Connection *mc, unsigned status, c
     return reply_text(mc, status, "application/json; charset=utf-8", body);
 }
 
+enum MHD_Result http_reply_error(struct MHD_Connection *mc, unsigned status, const char *code,
+                                 const char *message)
+{
+    return reply_error(mc, status, code, message);
+}
+
 /* ---- baseline ---- */
 
 /* One statement: the user (token_version), whether the session still
@@ -210,7 +222,7 @@ static bool auth_ok(struct push_conn *c, const PGresult *res)
         conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "unknown user");
         return false;
     }
-    if (c->by_jwt && tv != c->token_version) {
+    if (c->by_jwt && !c->by_pat && tv != c->token_version) {
         conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "token revoked");
         return false;
     }
@@ -292,11 +304,12 @@ static bool stream_resume(struct push_conn *c)
 {
     struct hub_stream *s;
 
-    s = hub_stream_resume(H.hub, request_cursor(c), c->user_id, c->session_id, &sub_sse_ops, c,
-                          loop_unix());
+    s = hub_stream_resume(H.hub, request_cursor(c), c->by_cursor ? 0 : c->user_id, c->session_id,
+                          c->ops, c, loop_unix());
     if (!s)
         return false;
     c->s = s;
+    c->user_id = hub_stream_user_id(s);
     c->phase = CONN_STREAM;
     conn_wake(c);
     log_debug("stream %" PRIu64 " of user %" PRId64 " resumed", s->id, c->user_id);
@@ -306,7 +319,7 @@ static bool stream_resume(struct push_conn *c)
 static void stream_new(struct push_conn *c)
 {
     c->phase = CONN_OPEN;
-    c->s = hub_stream_open(H.hub, &sub_sse_ops, c, c->user_id, c->session_id, loop_unix());
+    c->s = hub_stream_open(H.hub, c->ops, c, c->user_id, c->session_id, loop_unix());
 }
 
 static void on_resume_auth(void *arg, const PGresult *res)
@@ -323,15 +336,23 @@ out:
 }
 
 /* Credentials known: resume by cursor or open a new stream. A JWT is checked
- * against the database before it may take over a stream. */
+ * against the database before it may take over an SSE stream; a poll comes
+ * back every few seconds, and its cursor's secret already proves the stream
+ * is the caller's (the JWT's user must still match). */
 static void stream_start(struct push_conn *c)
 {
+    if (c->by_cursor) {
+        if (!stream_resume(c))
+            conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                      "unknown or expired cursor: authenticate to open a new stream");
+        return;
+    }
     if (hub_user_nstreams(H.hub, c->user_id) >= HTTP_MAX_STREAMS_PER_USER) {
         conn_fail(c, MHD_HTTP_TOO_MANY_REQUESTS, "rate_limited", "too many open streams");
         return;
     }
     if (request_cursor(c)) {
-        if (c->by_jwt) {
+        if (c->by_jwt && !c->by_pat && c->ops != &sub_poll_ops) {
             c->phase = CONN_OPEN;
             if (query_baseline(c, on_resume_auth))
                 conn_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "database unavailable");
@@ -393,22 +414,91 @@ static bool ticket_ok(const char *t)
     return true;
 }
 
+/* A personal API token (API.md "Auth"): live, with the events:read scope. */
+static const char pat_sql[] = "SELECT user_id, 'events:read' = ANY(scopes) FROM api_tokens"
+                              " WHERE token_hash = decode($1, 'hex') AND revoked_at IS NULL";
+
+static void on_pat(void *arg, const PGresult *res)
+{
+    struct push_conn *c = arg;
+
+    c->pg = NULL;
+    if (c->completed || c->phase != CONN_AUTH)
+        goto out;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
+        conn_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "database unavailable");
+    else if (PQntuples(res) != 1 || !col_int(res, 0, 0, &c->user_id))
+        conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "invalid or revoked token");
+    else if (strcmp(PQgetvalue(res, 0, 1), "t") != 0)
+        conn_fail(c, MHD_HTTP_FORBIDDEN, "forbidden", "token lacks the events:read scope");
+    else
+        stream_start(c);
+out:
+    conn_unref(c);
+}
+
+static int pat_lookup(struct push_conn *c, const char *token)
+{
+    unsigned char digest[32];
+    char hex[65];
+    const char *params[1] = {hex};
+
+    crypto_sha256(token, strlen(token), digest);
+    crypto_hex(digest, sizeof(digest), hex);
+    c->pg = pgq_exec(pat_sql, 1, params, on_pat, c);
+    if (!c->pg)
+        return CHAT_ERR_DB;
+    conn_ref(c);
+    return 0;
+}
+
 static enum MHD_Result events_continue(struct push_conn *c, struct MHD_Connection *mc);
 
-static enum MHD_Result events_start(struct MHD_Connection *mc, void **con_cls)
+/* ?timeout= of a poll: seconds, default 25, at most 60 (API.md). */
+static bool poll_timeout(struct MHD_Connection *mc, int64_t *ms)
+{
+    const char *t = MHD_lookup_connection_value(mc, MHD_GET_ARGUMENT_KIND, "timeout");
+    int64_t v = HTTP_POLL_DEFAULT_S;
+
+    if (t && *t && json_parse_int(t, 0, HTTP_POLL_MAX_S, &v))
+        return false;
+    *ms = v * 1000;
+    return true;
+}
+
+/* GET /events or /poll: authenticate, then resume or open the stream. */
+static enum MHD_Result stream_request(struct MHD_Connection *mc, void **con_cls,
+                                      const struct sub_ops *ops)
 {
     const char *auth = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Authorization");
     const char *ticket = MHD_lookup_connection_value(mc, MHD_GET_ARGUMENT_KIND, "ticket");
+    const char *cursor = MHD_lookup_connection_value(mc, MHD_GET_ARGUMENT_KIND, "cursor");
     struct jwt_claims cl;
     struct push_conn *c;
+    int64_t wait_ms = 0;
 
     if (H.stopping)
         return reply_error(mc, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "shutting down");
-    if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
+    if (ops == &sub_poll_ops && !poll_timeout(mc, &wait_ms))
+        return reply_error(mc, MHD_HTTP_BAD_REQUEST, "invalid_request",
+                           "timeout must be an integer from 0 to 60");
+    if (auth && strncasecmp(auth, "Bearer chat_pat_", 16) == 0) {
+        c = conn_new(mc, ops);
+        if (!c)
+            return MHD_NO;
+        c->by_jwt = c->by_pat = true;
+        c->phase = CONN_AUTH;
+        if (pat_lookup(c, auth + 7)) {
+            c->phase = CONN_REPLY;
+            c->status = MHD_HTTP_SERVICE_UNAVAILABLE;
+            c->code = "unavailable";
+            c->message = "database unavailable";
+        }
+    } else if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
         if (jwt_verify(H.key, H.cfg->jwt_issuer, H.cfg->jwt_audience, auth + 7, loop_unix(), &cl))
             return reply_error(mc, MHD_HTTP_UNAUTHORIZED, "unauthorized",
                                "invalid or expired token");
-        c = conn_new(mc);
+        c = conn_new(mc, ops);
         if (!c)
             return MHD_NO;
         c->by_jwt = true;
@@ -419,7 +509,7 @@ static enum MHD_Result events_start(struct MHD_Connection *mc, void **con_cls)
     } else if (ticket) {
         if (!ticket_ok(ticket))
             return reply_error(mc, MHD_HTTP_UNAUTHORIZED, "unauthorized", "invalid ticket");
-        c = conn_new(mc);
+        c = conn_new(mc, ops);
         if (!c)
             return MHD_NO;
         c->phase = CONN_AUTH;
@@ -431,9 +521,18 @@ static enum MHD_Result events_start(struct MHD_Connection *mc, void **con_cls)
         } else {
             conn_ref(c);
         }
+    } else if (ops == &sub_poll_ops && cursor && *cursor) {
+        c = conn_new(mc, ops);
+        if (!c)
+            return MHD_NO;
+        c->by_cursor = true;
+        stream_start(c);
     } else {
         return reply_error(mc, MHD_HTTP_UNAUTHORIZED, "unauthorized", "missing credentials");
     }
+    c->poll_deadline_ms = loop_now_ms() + wait_ms;
+    if (cursor && strlen(cursor) < sizeof(c->cursor))
+        strcpy(c->cursor, cursor);
     *con_cls = c;
     if (c->phase == CONN_REPLY || c->phase == CONN_STREAM)
         return events_continue(c, mc);
@@ -453,6 +552,8 @@ static enum MHD_Result events_continue(struct push_conn *c, struct MHD_Connectio
         c->phase = CONN_RESPONDED;
         return reply_error(mc, c->status, c->code, c->message);
     case CONN_STREAM:
+        if (c->ops == &sub_poll_ops)
+            return sub_poll_continue(c);
         c->phase = CONN_RESPONDED;
         r = sub_sse_response(c);
         if (!r)
@@ -525,10 +626,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         return reply_text(mc, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
                           "text/plain; charset=utf-8", ready ? "ready\n" : "not ready\n");
     }
-    if (strcmp(path, "/events") == 0) {
+    if (strcmp(path, "/events") == 0 || strcmp(path, "/poll") == 0) {
         if (strcmp(method, "GET") != 0)
             return reply_error(mc, 405, "method_not_allowed", "use GET");
-        return events_start(mc, con_cls);
+        return stream_request(mc, con_cls, path[1] == 'e' ? &sub_sse_ops : &sub_poll_ops);
     }
     return reply_error(mc, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint");
 }
@@ -658,6 +759,17 @@ void http_tick(int64_t now)
                 conn_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "stream setup timed out");
             continue;
         }
+        if (c->ops == &sub_poll_ops) {
+            if (c->phase == CONN_STREAM && c->s &&
+                unix_now - c->s->opened_at > HTTP_STREAM_MAX_AGE_S) {
+                hub_stream_close(c->s); /* the next poll opens a new stream */
+                c->s = NULL;
+                c->poll_due = true;
+                conn_wake(c);
+            }
+            sub_poll_tick(c, now);
+            continue;
+        }
         if (c->phase != CONN_RESPONDED || c->end)
             continue;
         if (c->s && unix_now - c->s->opened_at > HTTP_STREAM_MAX_AGE_S) {
@@ -681,7 +793,12 @@ void http_shutdown_begin(void)
         close(fd);
     for (c = H.conns; c; c = next) {
         next = c->next;
-        if (c->phase == CONN_RESPONDED) {
+        if (c->ops == &sub_poll_ops && c->phase == CONN_STREAM) {
+            c->poll_due = true; /* answer at once with what is queued */
+            conn_wake(c);
+        } else if (c->ops == &sub_poll_ops && c->phase == CONN_RESPONDED) {
+            continue;
+        } else if (c->phase == CONN_RESPONDED) {
             if (c->s)
                 hub_stream_close(c->s);
             c->s = NULL;

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto.h"
 #include "json.h"
 #include "log.h"
 #include "sub.h"
@@ -582,6 +583,8 @@ struct hub_stream *hub_stream_open(struct hub *h, const struct sub_ops *ops, voi
     s->user = u;
     s->id = h->next_id++;
     s->idn.key = (int64_t)s->id;
+    if (crypto_random((unsigned char *)&s->secret, sizeof(s->secret)))
+        abort(); /* no randomness: cursors would be guessable */
     map_put(h->streams_by_id, &s->idn);
     s->session_id = session_id;
     s->state = HUB_S_USER;
@@ -693,19 +696,32 @@ void hub_stream_detach(struct hub_stream *s, int64_t now)
     }
 }
 
-/* "<hex>.<hex>.<decimal>" into its three numbers. */
-static bool cursor_parse(const char *c, uint64_t *epoch, uint64_t *id, uint64_t *seq)
+static bool is_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+/* "<hex>.<hex>.<16 hex>.<decimal>" into its four numbers. */
+static bool cursor_parse(const char *c, uint64_t *epoch, uint64_t *id, uint64_t *secret,
+                         uint64_t *seq)
 {
     char *end;
+    const char *p;
     size_t n = strlen(c);
 
-    if (n == 0 || n >= HUB_CURSOR_MAX || !((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+    if (n == 0 || n >= HUB_CURSOR_MAX || !is_hex(*c))
         return false;
     errno = 0;
     *epoch = strtoull(c, &end, 16);
-    if (*end != '.' || !((end[1] >= '0' && end[1] <= '9') || (end[1] >= 'a' && end[1] <= 'f')))
+    if (*end != '.' || !is_hex(end[1]))
         return false;
     *id = strtoull(end + 1, &end, 16);
+    if (*end != '.')
+        return false;
+    for (p = end + 1; p < end + 17; p++)
+        if (!is_hex(*p))
+            return false;
+    *secret = strtoull(end + 1, &end, 16);
     if (*end != '.' || !(end[1] >= '0' && end[1] <= '9'))
         return false;
     *seq = strtoull(end + 1, &end, 10);
@@ -716,12 +732,13 @@ struct hub_stream *hub_stream_resume(struct hub *h, const char *cursor, int64_t 
                                      int64_t session_id, const struct sub_ops *ops, void *sub,
                                      int64_t now)
 {
-    uint64_t epoch, id, seq, i;
+    uint64_t epoch, id, secret, seq, i;
     struct hub_node *n;
     struct hub_stream *s;
 
     h->now = now;
-    if (!cursor || !cursor_parse(cursor, &epoch, &id, &seq) || epoch != h->epoch || id > INT64_MAX)
+    if (!cursor || !cursor_parse(cursor, &epoch, &id, &secret, &seq) || epoch != h->epoch ||
+        id > INT64_MAX)
         return NULL;
     n = map_get(h->streams_by_id, (int64_t)id);
     if (!n)
@@ -729,8 +746,8 @@ struct hub_stream *hub_stream_resume(struct hub *h, const char *cursor, int64_t 
     s = (struct hub_stream *)((char *)n - offsetof(struct hub_stream, idn));
     /* Everything after seq must still be here: seq + 1 >= q_seq, and seq
      * must be a number this stream has handed out. */
-    if (s->user->n.key != user_id || s->state != HUB_S_LIVE || s->kicked || seq + 1 < s->q_seq ||
-        seq >= s->q_seq + s->q_len)
+    if (s->secret != secret || (user_id && s->user->n.key != user_id) || s->state != HUB_S_LIVE ||
+        s->kicked || seq + 1 < s->q_seq || seq >= s->q_seq + s->q_len)
         return NULL;
     if (s->ops) {
         const struct sub_ops *old = s->ops;
@@ -786,8 +803,13 @@ void hub_tick(struct hub *h, int64_t now)
 
 int hub_cursor_format(const struct hub_stream *s, uint64_t seq, char *out)
 {
-    return snprintf(out, HUB_CURSOR_MAX, "%" PRIx64 ".%" PRIx64 ".%" PRIu64, s->hub->epoch, s->id,
-                    seq);
+    return snprintf(out, HUB_CURSOR_MAX, "%" PRIx64 ".%" PRIx64 ".%016" PRIx64 ".%" PRIu64,
+                    s->hub->epoch, s->id, s->secret, seq);
+}
+
+int64_t hub_stream_user_id(const struct hub_stream *s)
+{
+    return s->user->n.key;
 }
 
 /* ---- Redis replies ---- */

@@ -27,7 +27,7 @@
 
 #define HUB_QUEUE_MAX_EVENTS 1000     /* past this a stream is a slow consumer */
 #define HUB_QUEUE_MAX_BYTES (1 << 20) /* bytes of queued frames, same */
-#define HUB_CURSOR_MAX 64             /* room for a cursor string and its NUL */
+#define HUB_CURSOR_MAX 96             /* room for a cursor string and its NUL */
 
 struct hub;
 struct hub_stream;
@@ -122,6 +122,7 @@ struct hub_stream {
     struct hub_node idn; /* by id, for resumes */
     struct hub_user *user;
     uint64_t id;        /* unique in this process run */
+    uint64_t secret;    /* 64 random bits: a cursor is a capability of this stream */
     int64_t session_id; /* 0 when unknown */
     enum hub_stream_state state;
     bool needs_resync;          /* a Redis reconnect happened: resync once subscribed */
@@ -176,8 +177,10 @@ void hub_release(struct hub *h);
 struct hub_stream *hub_stream_open(struct hub *h, const struct sub_ops *ops, void *sub,
                                    int64_t user_id, int64_t session_id, int64_t now);
 /* Resume the stream named by cursor (from hub_cursor_format) for user_id on
- * the connection sub: the stream must be of this process run, of this user,
- * live, and still hold every event after the cursor. A connection it was
+ * the connection sub: the stream must be of this process run, carry the
+ * cursor's secret, be of this user (user_id 0: of any user; the cursor's 64
+ * random bits are then the credential, as for long-poll), live, and still
+ * hold every event after the cursor. A connection it was
  * still attached to is kicked (HUB_KICK_REPLACED). Sending restarts right
  * after the cursor. Returns the stream, or NULL (then open a new one, which
  * starts with resync). */
@@ -203,8 +206,11 @@ struct hub_event *hub_stream_next(struct hub_stream *s, uint64_t *seq);
 /* That event went out (it stays for replay a while). */
 void hub_stream_sent(struct hub_stream *s, int64_t now);
 /* Write the cursor of event seq of s into out (HUB_CURSOR_MAX bytes):
- * "<epoch hex>.<stream id hex>.<seq>". Returns its length. */
+ * "<epoch hex>.<stream id hex>.<secret, 16 hex>.<seq>". Returns its length. */
 int hub_cursor_format(const struct hub_stream *s, uint64_t seq, char *out);
+
+/* The user who owns s. */
+int64_t hub_stream_user_id(const struct hub_stream *s);
 
 /* Redis told us: channel kind:id is subscribed / unsubscribed. */
 void hub_on_subscribed(struct hub *h, enum hub_chan_kind kind, int64_t id);

@@ -6,6 +6,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -518,6 +519,27 @@ static void test_resume_replays_after_the_cursor(void **state)
     hub_stream_close(b.s);
 }
 
+/* Long-poll without credentials: the cursor's secret alone names the stream
+ * and its user; a cursor with another secret names nothing. */
+static void test_resume_by_cursor_alone_needs_its_secret(void **state)
+{
+    struct fake_sub a, b;
+    char cur[HUB_CURSOR_MAX];
+
+    open_live(&a, 7, NULL, 0);
+    hub_cursor_format(a.s, 1, cur);
+    pop(a.s, NULL);
+    hub_stream_detach(a.s, 1000);
+    memset(&b, 0, sizeof(b));
+    cur[strlen(cur) - 3] ^= 1; /* one bit of the secret */
+    assert_null(hub_stream_resume(&H, cur, 0, 0, &fake_sub_ops, &b, 1001));
+    cur[strlen(cur) - 3] ^= 1;
+    b.s = hub_stream_resume(&H, cur, 0, 0, &fake_sub_ops, &b, 1001);
+    assert_non_null(b.s);
+    assert_int_equal(hub_stream_user_id(b.s), 7);
+    hub_stream_close(b.s);
+}
+
 static void test_resume_takes_over_a_connection_not_yet_seen_gone(void **state)
 {
     struct fake_sub a, b;
@@ -551,14 +573,18 @@ static void test_resume_refuses_what_it_cannot_prove(void **state)
     assert_null(hub_stream_resume(&H, other, 1, 0, &fake_sub_ops, &b, 1001));
     assert_null(hub_stream_resume(&H, "garbage", 1, 0, &fake_sub_ops, &b, 1001));
     assert_null(hub_stream_resume(&H, "6b000000.1.x", 1, 0, &fake_sub_ops, &b, 1001));
-    assert_null(hub_stream_resume(&H, "6b000000.1.99", 1, 0, &fake_sub_ops, &b, 1001));
+    assert_null(hub_stream_resume(&H, "6b000000.1.0000000000000000.1", 1, 0, &fake_sub_ops, &b,
+                                  1001)); /* a guessed secret */
+    snprintf(other, sizeof(other), "6b000000.1.%016" PRIx64 ".99", a.s->secret);
+    assert_null(hub_stream_resume(&H, other, 1, 0, &fake_sub_ops, &b, 1001));
     assert_null(hub_stream_resume(&H, "", 1, 0, &fake_sub_ops, &b, 1001));
     /* replay trimmed past the cursor: resync instead */
     for (i = 0; i < HUB_REPLAY_MAX + 5; i++) {
         pub(HUB_CHAN_USER, 1, "{\"type\":\"presence\",\"user_id\":2}");
         pop(a.s, NULL);
     }
-    assert_null(hub_stream_resume(&H, "6b000000.1.1", 1, 0, &fake_sub_ops, &b, 1001));
+    hub_cursor_format(a.s, 1, other);
+    assert_null(hub_stream_resume(&H, other, 1, 0, &fake_sub_ops, &b, 1001));
     assert_int_equal(a.kicks, 0);
     hub_stream_close(a.s);
 }
@@ -637,7 +663,7 @@ static void test_event_parsing(void **state)
 static void test_cursor_names_epoch_stream_and_seq(void **state)
 {
     struct fake_sub fs;
-    char cur[HUB_CURSOR_MAX];
+    char cur[HUB_CURSOR_MAX], want[HUB_CURSOR_MAX];
     uint64_t seq = 0;
     int n;
 
@@ -647,7 +673,8 @@ static void test_cursor_names_epoch_stream_and_seq(void **state)
     assert_int_equal(seq, 2); /* resync was 1 */
     n = hub_cursor_format(fs.s, seq, cur);
     assert_int_equal(n, (int)strlen(cur));
-    assert_string_equal(cur, "6b000000.1.2");
+    snprintf(want, sizeof(want), "6b000000.1.%016" PRIx64 ".2", fs.s->secret);
+    assert_string_equal(cur, want);
     hub_stream_close(fs.s);
 }
 
@@ -695,6 +722,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_session_revoked_closes_matching_streams_only, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_resume_replays_after_the_cursor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resume_by_cursor_alone_needs_its_secret, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_resume_takes_over_a_connection_not_yet_seen_gone,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_refuses_what_it_cannot_prove, setup, teardown),
