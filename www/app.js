@@ -166,6 +166,7 @@ function invalidate(...parts) {
     if (parts2.has('header')) renderChatHeader();
     if (parts2.has('messages')) renderMessages();
     if (parts2.has('typing')) renderTyping();
+    if (parts2.has('info') && $('info-dialog').open) renderInfo();
     renderTitle();
   });
 }
@@ -577,6 +578,7 @@ function rememberUser(u) {
   const old = state.users.get(u.id);
   state.users.set(u.id, old ? { ...old, ...u } : u);
   invalidate('list', 'header', 'messages', 'typing');
+  if ($('info-dialog').open) invalidate('info');
 }
 
 async function findUserByName(name) {
@@ -887,6 +889,7 @@ function applyEvent(ev) {
       if (ev.user_id === state.me.id) { removeChat(cid); return; }
       if (chat.members_count > 1) chat.members_count--;
       if (state.members.get(cid)) state.members.get(cid).delete(ev.user_id);
+      if (Array.isArray(chat.member_ids)) chat.member_ids = chat.member_ids.filter((id) => id !== ev.user_id);
       invalidate('header', 'messages');
       break;
     default:
@@ -1197,6 +1200,7 @@ function scheduleRead(cid) {
   if (readTimers.has(cid)) return;
   readTimers.set(cid, setTimeout(guard(async () => {
     readTimers.delete(cid);
+    if (!isViewing(cid)) return; // hidden or switched away meanwhile
     const c = state.chats.get(cid);
     if (!c || !c.last_seq || (c.read_seq || 0) >= c.last_seq) return;
     const seq = c.last_seq;
@@ -1233,17 +1237,29 @@ function isViewing(cid) {
   return state.openChatId === cid && document.visibilityState === 'visible';
 }
 
+// Typing: POST /chats/{id}/typing at most once per 3 s while the composer
+// has text, with a trailing call so a short burst is still announced. After
+// sending, the next announcement waits a moment, since the other side
+// ignores typing that races right behind a message.
+const TYPING_EVERY_MS = 3000;
 let lastTypingSent = 0;
+let typingTimer = null;
 let typingDisabled = false;
 function sendTyping() {
   const cid = state.openChatId;
+  clearTimeout(typingTimer);
   if (!cid || typingDisabled || !$('message-input').value.trim()) return;
-  const now = Date.now();
-  if (now - lastTypingSent < 3000) return;
-  lastTypingSent = now;
+  if (state.compose && state.compose.mode === 'edit') return;
+  const wait = lastTypingSent + TYPING_EVERY_MS - Date.now();
+  if (wait > 0) { typingTimer = setTimeout(guard(sendTyping), wait); return; }
+  lastTypingSent = Date.now();
   api.post(`/chats/${cid}/typing`).catch((e) => {
     if (e.status === 404 || e.status === 405 || e.status === 501) typingDisabled = true;
   });
+}
+function typingSent() {
+  clearTimeout(typingTimer);
+  lastTypingSent = Date.now() - TYPING_EVERY_MS + TYPING_AFTER_MESSAGE_MS + 200;
 }
 
 // ---------------------------------------------------------------------------
@@ -1277,6 +1293,7 @@ function openChat(cid) {
     autoGrow();
     setCompose(null);
     lastTypingSent = 0;
+    clearTimeout(typingTimer);
     if ($('info-dialog').open) $('info-dialog').close();
   }
   let store = state.stores.get(cid);
@@ -1523,6 +1540,7 @@ function onComposerSubmit(e) {
   ta.value = '';
   autoGrow();
   setCompose(null);
+  typingSent();
   if (ctx && ctx.mode === 'edit') editMessage(cid, ctx.seq, content);
   else sendMessage(cid, content, ctx && ctx.mode === 'reply' ? ctx.seq : null);
   ta.focus();
@@ -1634,7 +1652,17 @@ function openInfo() {
   $('rename-input').value = chat && chat.type === 'group' ? chat.title || '' : '';
   renderInfo();
   $('info-dialog').showModal();
-  loadMembers(cid, { full: true }).then(() => { if ($('info-dialog').open) renderInfo(); });
+  loadMembers(cid).then(guard(() => {
+    if (!$('info-dialog').open) return;
+    renderInfo();
+    // Presence of up to 50 members (the members list does not carry it).
+    const mem = state.members.get(cid);
+    if (mem && mem.size <= 50) {
+      for (const uid of mem.keys()) {
+        if (uid !== state.me.id) api.get(`/users/${uid}`).then(guard(rememberUser)).catch(() => {});
+      }
+    }
+  }));
 }
 
 function renderInfo() {
@@ -1649,7 +1677,7 @@ function renderInfo() {
   $('leave-section').hidden = !group;
   const roles = state.memberRoles.get(cid) || new Map();
   const mem = state.members.get(cid) || new Map();
-  const ids = [...new Set([...mem.keys(), ...(chat.member_ids || [])])];
+  const ids = mem.size ? [...mem.keys()] : [...(chat.member_ids || [])];
   ids.sort((a, b) => (a === state.me.id ? -1 : b === state.me.id ? 1 : userLabel(a).localeCompare(userLabel(b))));
   const items = ids.map((uid) => {
     const u = state.users.get(uid);
@@ -1667,7 +1695,13 @@ function renderInfo() {
         'aria-label': `Remove ${userLabel(uid)} from the group`, onclick: () => removeMember(cid, uid),
       }, 'Remove') : null);
   });
+  const focused = document.activeElement && document.activeElement.closest && document.activeElement.closest('#member-list li');
+  const focusId = focused ? focused.dataset.userId : null;
   $('member-list').replaceChildren(...items);
+  if (focusId) {
+    const b = $('member-list').querySelector(`li[data-user-id="${CSS.escape(focusId)}"] button`);
+    (b || $('add-member-input')).focus();
+  }
 }
 
 async function onRenameSubmit(e) {
@@ -1679,7 +1713,7 @@ async function onRenameSubmit(e) {
   try {
     const c = await api.patch(`/chats/${cid}`, { title });
     if (c && c.id !== undefined) mergeChat(c);
-    toast('Group renamed.');
+    renderInfo();
   } catch (ex) {
     $('rename-error').textContent = errMsg(ex);
   }
@@ -1699,7 +1733,7 @@ async function onAddMemberSubmit(e) {
     if (missing.length) { err.textContent = `Unknown user${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`; return; }
     await api.post(`/chats/${cid}/members`, { user_ids: found.map((u) => u.id) });
     $('add-member-input').value = '';
-    await loadMembers(cid, { full: true });
+    await loadMembers(cid);
     fetchChat(cid).catch(() => {});
     renderInfo();
   } catch (ex) {
