@@ -34,6 +34,7 @@ const BACKOFF_MAX_MS = 30_000;
 const STABLE_AFTER_MS = 5_000; // an open stream this old resets the backoff
 const FAILS_BEFORE_FALLBACK = 2;
 const POLL_TIMEOUT_S = 25;
+const UPGRADE_AFTER_MS = 5 * 60_000; // on a fallback transport, try the chosen one again this often
 
 function parse(data) {
   try {
@@ -220,6 +221,7 @@ export class EventStream {
     document.removeEventListener('visibilitychange', this._visible);
     clearTimeout(this.timer);
     clearTimeout(this.stableTimer);
+    clearTimeout(this.upgradeTimer);
     if (this.handle) this.handle.close();
     this.handle = null;
     this.cursor = null;
@@ -277,6 +279,17 @@ export class EventStream {
         if (gen !== this.generation) return;
         this.fails = 0;
         this._setState('connected');
+        clearTimeout(this.upgradeTimer);
+        if (this.index !== 0) {
+          // A fallback works; the chosen transport may work again later
+          // (an outage rather than a proxy that blocks it).
+          this.upgradeTimer = setTimeout(() => {
+            if (!this.running || this.index === 0) return;
+            this.index = 0;
+            this.fails = 0;
+            this._reconnectNow();
+          }, UPGRADE_AFTER_MS);
+        }
         clearTimeout(this.stableTimer);
         this.stableTimer = setTimeout(() => { this.attempt = 0; }, STABLE_AFTER_MS);
       },
