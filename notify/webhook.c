@@ -17,14 +17,18 @@
 #include "log.h"
 #include "notify.h"
 
+/* Candidates are the head of each (webhook, chat) queue, the pending
+ * delivery with the lowest version, and redeliveries, which stand outside
+ * that order; of those, the due ones nobody live holds are taken. */
 static const struct db_stmt st_claim = {
     "notify_webhook_claim",
-    "WITH c AS (SELECT d.id FROM webhook_deliveries d "
+    "WITH heads AS (SELECT DISTINCT ON (webhook_id, chat_id) id FROM webhook_deliveries "
+    "  WHERE state = 'pending' AND NOT redelivery ORDER BY webhook_id, chat_id, version), "
+    "cand AS (SELECT id FROM heads UNION ALL "
+    "  SELECT id FROM webhook_deliveries WHERE state = 'pending' AND redelivery), "
+    "c AS (SELECT d.id FROM webhook_deliveries d JOIN cand ON cand.id = d.id "
     "  WHERE d.state = 'pending' AND d.next_at <= now() "
     "    AND NOT notify_lock_live(d.locked_by, d.locked_at, $2::int) "
-    "    AND (d.redelivery OR NOT EXISTS (SELECT 1 FROM webhook_deliveries e "
-    "      WHERE e.webhook_id = d.webhook_id AND e.chat_id = d.chat_id "
-    "        AND e.state = 'pending' AND NOT e.redelivery AND e.version < d.version)) "
     "  ORDER BY d.next_at, d.id LIMIT $1 FOR UPDATE OF d SKIP LOCKED) "
     "UPDATE webhook_deliveries d SET locked_by = pg_backend_pid(), locked_at = now() "
     "FROM c, webhooks w WHERE d.id = c.id AND w.id = d.webhook_id "
