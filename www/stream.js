@@ -95,8 +95,11 @@ export const transports = {
         return { close() { done = true; } };
       }
       let pingId = 0;
+      let openedAt = 0;
+      let frames = 0;
       ws.onopen = () => {
         opened = true;
+        openedAt = Date.now();
         onOpen();
         pinger = setInterval(() => {
           try { ws.send(JSON.stringify({ op: 'ping', id: `p${++pingId}` })); } catch { /* closing */ }
@@ -104,6 +107,7 @@ export const transports = {
       };
       ws.onmessage = (e) => {
         if (done || typeof e.data !== 'string') return;
+        frames++;
         const f = parse(e.data);
         if (!f) return;
         if (f.event && typeof f.event === 'object') {
@@ -115,7 +119,9 @@ export const transports = {
         // {"op": "ack"|"error", ...}: replies to our pings; nothing to do.
       };
       ws.onerror = () => { /* onclose follows */ };
-      ws.onclose = (e) => finish({ opened, auth: e.code === 4001 });
+      // A socket closed at once without a single frame (a proxy or filter
+      // that accepts the upgrade and drops it) counts as not opened.
+      ws.onclose = (e) => finish({ opened: opened && (frames > 0 || Date.now() - openedAt > 3000), auth: e.code === 4001 });
       return {
         close() {
           done = true;
