@@ -21,7 +21,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import chatlib  # noqa: E402
 from chatlib import (ApiTestCase, register, request, login, api_token, create_direct,  # noqa: E402
-                     post_message, history)
+                     post_message, history, SSEStream, API_URL)
+import time  # noqa: E402
+import urllib.parse  # noqa: E402
 
 ALL_SCOPES = ["chats:read", "chats:write", "messages:read", "messages:write", "events:read",
               "webhooks:write"]
@@ -357,6 +359,102 @@ class TokensTest(ApiTestCase):
         self.assertError(request("POST", "/tokens", {"name": "x", "scopes": ["chats:read"]}),
                          401, "unauthorized")
         self.assertError(request("DELETE", "/tokens/1"), 401, "unauthorized")
+
+
+class RevocationClosesStreamsTest(ApiTestCase):
+    """API.md: a revoked session's open streams close within 5 s; DESIGN.md
+    "Security decisions": revocation (of sessions and API tokens) also
+    closes the affected streams."""
+
+    CLOSE_WITHIN = 5.0
+
+    def setUp(self):
+        self.streams = []
+
+    def tearDown(self):
+        for s in self.streams:
+            s.close()
+
+    def stream_with_ticket(self, access_token):
+        r = request("POST", "/stream/tickets", token=access_token)
+        self.assertStatus(r, 201)
+        return self.opened(SSEStream(API_URL + "/events?" + urllib.parse.urlencode({"ticket": r.json["ticket"]})))
+
+    def opened(self, s):
+        self.streams.append(s)
+        self.assertEqual(s.status(), 200, "stream status; output:\n" + s.dump())
+        _, ev = s.wait_for(lambda e: True, timeout=5)
+        self.assertIsNotNone(ev, "no first event:\n" + s.dump())
+        self.assertEqual(ev.type, "resync")
+        return s
+
+    def wait_closed(self, s, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if s.eof:
+                return True
+            time.sleep(0.05)
+        return s.eof
+
+    def gets(self, s, cid, content, timeout=5):
+        _, ev = s.wait_for(lambda e: e.type == "message.created" and isinstance(e.data, dict)
+                           and e.data.get("chat_id") == cid
+                           and (e.data.get("message") or {}).get("content") == content, timeout=timeout)
+        return ev is not None
+
+    def test_session_revoke_closes_that_sessions_stream_only(self):
+        u, v = register("rvs"), register("rvt")
+        cid = create_direct(u, v)["id"]
+        other = login(u)
+        s_a = self.stream_with_ticket(u.token)
+        s_b = self.stream_with_ticket(other["access_token"])
+        a_id = [x["id"] for x in request("GET", "/auth/sessions", token=u.token).json["sessions"]
+                if x["current"]][0]
+        self.assertStatus(request("DELETE", "/auth/sessions/%d" % a_id, token=other["access_token"]), 204)
+        self.assertTrue(self.wait_closed(s_a, self.CLOSE_WITHIN),
+                        "the revoked session's stream is still open after %.0f s:\n%s"
+                        % (self.CLOSE_WITHIN, s_a.dump()))
+        post_message(v, cid, "still here")
+        self.assertTrue(self.gets(s_b, cid, "still here"), "the other session's stream lives on:\n" + s_b.dump())
+        self.assertFalse(s_b.eof)
+
+    def test_logout_all_closes_every_stream(self):
+        u = register("rvl")
+        other = login(u)
+        s1 = self.stream_with_ticket(u.token)
+        s2 = self.stream_with_ticket(other["access_token"])
+        self.assertStatus(request("POST", "/auth/logout-all", token=u.token), 204)
+        for s in (s1, s2):
+            self.assertTrue(self.wait_closed(s, self.CLOSE_WITHIN),
+                            "a stream is still open %.0f s after logout-all:\n%s" % (self.CLOSE_WITHIN, s.dump()))
+
+    def test_token_revoke_closes_its_stream(self):
+        u, v = register("rvp"), register("rvq")
+        cid = create_direct(u, v)["id"]
+        tok = api_token(u, ["events:read", "messages:read", "chats:read"])
+        s = self.opened(SSEStream(API_URL + "/events", headers=["Authorization: Bearer " + tok["token"]]))
+        post_message(v, cid, "before revoke")
+        self.assertTrue(self.gets(s, cid, "before revoke"), "the API token's stream carries events:\n" + s.dump())
+        self.assertStatus(u.req("DELETE", "/tokens/%d" % tok["id"]), 204)
+        self.assertError(request("GET", "/chats", token=tok["token"]), 401, "unauthorized")
+        closed = self.wait_closed(s, self.CLOSE_WITHIN)
+        post_message(v, cid, "after revoke")
+        leaked = self.gets(s, cid, "after revoke", timeout=1.5)
+        self.assertFalse(leaked, "a revoked API token's stream still carries new messages:\n" + s.dump())
+        self.assertTrue(closed, "the revoked API token's stream is still open %.0f s later:\n%s"
+                        % (self.CLOSE_WITHIN, s.dump()))
+
+    def test_token_ticket_stream_closes_on_token_revoke(self):
+        u, v = register("rvk"), register("rvm")
+        cid = create_direct(u, v)["id"]
+        tok = api_token(u, ["events:read"])
+        s = self.stream_with_ticket(tok["token"])
+        self.assertStatus(u.req("DELETE", "/tokens/%d" % tok["id"]), 204)
+        closed = self.wait_closed(s, self.CLOSE_WITHIN)
+        post_message(v, cid, "after revoke")
+        self.assertFalse(self.gets(s, cid, "after revoke", timeout=1.5),
+                         "a revoked API token's stream still carries new messages:\n" + s.dump())
+        self.assertTrue(closed, "the stream opened with a revoked API token's ticket is still open:\n" + s.dump())
 
 
 if __name__ == "__main__":
