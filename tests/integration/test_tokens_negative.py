@@ -9,7 +9,9 @@ Run: CHAT_URL=http://127.0.0.1:18080 CHAT_HOME=/path/to/stack/home \
 Tokens are forged with the stack's own key ($CHAT_HOME/secrets/jwt.key, 32
 raw bytes), so every negative differs from a token the server accepts in
 exactly one respect; ForgedAcceptedTest proves the forging is right, so
-the negatives fail for the reason they name. Claims as chat-api writes
+the negatives fail for the reason they name. Every token is tried on
+chat-api (/users/me, /chats) and on chat-push (/poll), which verifies
+access tokens on its own. Claims as chat-api writes
 them (lib/jwt.c): iss "chat", aud "chat-api", sub, sid, tv, iat, nbf, exp,
 all integers but iss and aud. CHAT_JWT_ISS / CHAT_JWT_AUD override.
 """
@@ -96,13 +98,18 @@ class JwtTestBase(ApiTestCase):
     def assertAccepted(self, token, what):
         r = request("GET", "/users/me", token=token)
         self.assertStatus(r, 200, "(%s should be accepted)" % what)
+        # chat-push checks access tokens on its own: a long-poll without a
+        # cursor answers at once
+        p = request("GET", "/poll", token=token)
+        self.assertStatus(p, 200, "(%s should be accepted by chat-push)" % what)
         return r
 
     def assertRefused(self, token, what):
-        for path in ("/users/me", "/chats"):
+        for path in ("/users/me", "/chats", "/poll"):
             r = request("GET", path, token=token)
             self.assertError(r, 401, "unauthorized", "(%s on %s)" % (what, path))
             self.assertNotIn("\"id\":%d" % self.u.id, r.raw.decode("utf-8", "replace"))
+            self.assertNotIn("resync", r.raw.decode("utf-8", "replace"))
 
 
 class ForgedAcceptedTest(JwtTestBase):
