@@ -261,8 +261,11 @@ class ScopeTest(SweepBase):
             ("GET", "/search?q=" + self.word, None),
             ("POST", "/chats", {"type": "group", "title": "by token", "member_ids": []}),
             ("POST", "/stream/tickets", None),
+            ("GET", "/poll", None),           # streams need events:read
         ]
         self.check_forbidden(t, routes, "a chats:read token on message routes and writes")
+        r = request("GET", "/events", token=t, headers={"Accept": "text/event-stream"}, timeout=5)
+        self.assertError(r, 403, "forbidden", "an SSE stream without events:read")
 
     def test_messages_only_token(self):
         t = api_token(self.a, ["messages:read", "messages:write"])["token"]
