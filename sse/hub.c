@@ -35,10 +35,22 @@ struct hub_user {
     struct hub_stream *streams;
 };
 
+/* An event held while the gap before it is fetched, in version order. */
+struct hub_held {
+    struct hub_event *ev;
+    struct hub_held *next;
+};
+
 struct hub_chat {
     struct hub_node n;
-    int64_t version; /* highest version seen on chat:{id} */
+    int64_t version; /* every version up to this one went out to the chat's members */
     struct hub_member *members;
+    struct hub_held *held; /* events after a gap, ascending */
+    int nheld;
+    int64_t held_since; /* unix seconds of the oldest held event */
+    int64_t want;       /* a version known to exist (a held event, PostgreSQL) */
+    int64_t fetch_from; /* version when the fetch in flight started */
+    bool fetching;
 };
 
 struct hub_member {
@@ -286,6 +298,17 @@ bool hub_event_is(const struct hub_event *ev, const char *t)
 static void node_free(struct hub *h, struct hub_node *n)
 {
     map_del(n->kind == HUB_CHAN_USER ? h->users : h->chats, n);
+    if (n->kind == HUB_CHAN_CHAT) {
+        struct hub_chat *c = (struct hub_chat *)n;
+
+        while (c->held) {
+            struct hub_held *x = c->held;
+
+            c->held = x->next;
+            hub_event_unref(x->ev);
+            free(x);
+        }
+    }
     free(n);
 }
 
@@ -459,6 +482,7 @@ static void stream_push(struct hub_stream *s, struct hub_event *ev)
 }
 
 static void stream_free(struct hub_stream *s);
+static void chat_tick(struct hub *h, struct hub_node *n);
 
 /* Close the streams kicked during this call, telling their transports. */
 static void hub_kick_pending(struct hub *h)
@@ -799,6 +823,8 @@ void hub_tick(struct hub *h, int64_t now)
         else
             stream_trim(s, now);
     }
+    map_each(h->chats, chat_tick, h);
+    hub_kick_pending(h);
 }
 
 int hub_cursor_format(const struct hub_stream *s, uint64_t seq, char *out)
@@ -927,19 +953,29 @@ static void user_event(struct hub_stream *s, struct hub_event *ev)
     }
 }
 
-static void chat_event(struct hub *h, struct hub_chat *c, struct hub_event *ev)
+/* A join of a user with local streams, seen on the chat's channel or in a
+ * backfill: those streams carry the chat from here on (the user:{id}
+ * PUBLISH may have been lost). */
+static void chat_join_local(struct hub *h, struct hub_chat *c, struct hub_event *ev)
+{
+    struct hub_user *u;
+    struct hub_stream *s;
+
+    if (!hub_event_is(ev, "member.joined") || !ev->user_id || !ev->version)
+        return;
+    u = user_get(h, ev->user_id, false);
+    for (s = u ? u->streams : NULL; s; s = s->user_next)
+        if (s->state >= HUB_S_CHATS && !stream_member(s, c->n.key) &&
+            !tomb_covers(s, c->n.key, ev->version))
+            member_add(s, c->n.key, ev->version - 1);
+}
+
+/* Send ev to every member stream of c (c->version already moved). */
+static void chat_fanout(struct hub *h, struct hub_chat *c, struct hub_event *ev)
 {
     struct hub_member *m, *next;
 
-    if (ev->chat_id && ev->chat_id != c->n.key)
-        return;
-    if (ev->version) {
-        if (ev->version <= c->version)
-            return; /* seen: the outbox relay republishes */
-        if (ev->version > c->version + 1 && c->version > 0)
-            h->ops->gap(h->ops_ctx, c->n.key, c->version, ev->version);
-        c->version = ev->version;
-    }
+    chat_join_local(h, c, ev);
     c->n.refs++; /* hold c: members may leave below */
     for (m = c->members; m; m = next) {
         struct hub_stream *s = m->stream;
@@ -956,6 +992,107 @@ static void chat_event(struct hub *h, struct hub_chat *c, struct hub_event *ev)
         }
     }
     chan_unref(h, &c->n);
+}
+
+/* Send the held events that now follow c->version. */
+static void chat_flush_held(struct hub *h, struct hub_chat *c)
+{
+    while (c->held && c->held->ev->version <= c->version + 1) {
+        struct hub_held *x = c->held;
+
+        c->held = x->next;
+        c->nheld--;
+        if (x->ev->version == c->version + 1) {
+            c->version = x->ev->version;
+            chat_fanout(h, c, x->ev);
+        }
+        hub_event_unref(x->ev);
+        free(x);
+    }
+    if (!c->held)
+        c->held_since = 0;
+}
+
+/* Continuity is not proven for c: resync {chat_id} to its streams, then the
+ * held events in order (clients fill the gap with /changes). */
+static void chat_give_up(struct hub *h, struct hub_chat *c)
+{
+    struct hub_event *rs = hub_event_resync(c->n.key);
+    struct hub_member *m;
+
+    h->ngaveup++;
+    log_warn("chat %" PRId64 ": gap after version %" PRId64 " not filled, resync", c->n.key,
+             c->version);
+    for (m = c->members; m; m = m->chat_next)
+        stream_push(m->stream, rs);
+    hub_event_unref(rs);
+    if (c->held && c->held->ev->version > c->version + 1)
+        c->version = c->held->ev->version - 1;
+    else if (!c->held && c->want > c->version)
+        c->version = c->want;
+    chat_flush_held(h, c);
+    /* Whatever remains held has its own gap: deliver it as is. */
+    while (c->held) {
+        c->version = c->held->ev->version - 1;
+        chat_flush_held(h, c);
+    }
+}
+
+static void chat_fetch(struct hub *h, struct hub_chat *c)
+{
+    if (c->fetching)
+        return;
+    h->nfetches++;
+    c->fetch_from = c->version;
+    if (h->ops->fetch(h->ops_ctx, c->n.key, c->version) == 0)
+        c->fetching = true;
+    else
+        chat_give_up(h, c);
+}
+
+/* Keep ev (version > c->version + 1) until the gap before it is filled. */
+static void chat_hold(struct hub *h, struct hub_chat *c, struct hub_event *ev)
+{
+    struct hub_held **p = &c->held, *x;
+
+    while (*p && (*p)->ev->version < ev->version)
+        p = &(*p)->next;
+    if (*p && (*p)->ev->version == ev->version)
+        return; /* held already */
+    x = malloc(sizeof(*x));
+    if (!x)
+        abort();
+    hub_event_ref(ev);
+    x->ev = ev;
+    x->next = *p;
+    *p = x;
+    if (!c->nheld++)
+        c->held_since = h->now;
+    if (ev->version > c->want)
+        c->want = ev->version;
+}
+
+static void chat_event(struct hub *h, struct hub_chat *c, struct hub_event *ev)
+{
+    if (ev->chat_id && ev->chat_id != c->n.key)
+        return;
+    if (!ev->version) {
+        chat_fanout(h, c, ev);
+        return;
+    }
+    if (ev->version <= c->version)
+        return; /* seen: a backfill or the outbox relay got here first */
+    if (ev->version == c->version + 1) {
+        c->version = ev->version;
+        chat_fanout(h, c, ev);
+        chat_flush_held(h, c);
+        return;
+    }
+    chat_hold(h, c, ev);
+    if (c->nheld > HUB_HOLD_MAX)
+        chat_give_up(h, c);
+    else
+        chat_fetch(h, c);
 }
 
 void hub_on_message(struct hub *h, enum hub_chan_kind kind, int64_t id, const char *payload,
@@ -975,17 +1112,127 @@ void hub_on_message(struct hub *h, enum hub_chan_kind kind, int64_t id, const ch
     if (kind == HUB_CHAN_USER) {
         struct hub_stream *s, *next;
 
+        struct hub_chat *c;
+
         n->refs++;
         for (s = ((struct hub_user *)n)->streams; s; s = next) {
             next = s->user_next;
             user_event(s, ev);
         }
         chan_unref(h, n);
+        /* The chat's own copy may never come (a join before the SUBSCRIBE
+         * reply, a leave after the UNSUBSCRIBE): the next version moves the
+         * chat on and reaches its other members; anything else waits for
+         * the chat channel or the backfill. */
+        c = ev->chat_id && ev->version ? chat_get(h, ev->chat_id, 0, false) : NULL;
+        if (c && ev->version == c->version + 1) {
+            c->n.refs++;
+            chat_event(h, c, ev);
+            chan_unref(h, &c->n);
+        }
     } else {
+        n->refs++; /* hold c: its last member may leave */
         chat_event(h, (struct hub_chat *)n, ev);
+        chan_unref(h, n);
     }
     hub_event_unref(ev);
     hub_kick_pending(h);
+}
+
+/* ---- backfill ---- */
+
+static struct hub_chat *chat_hold_ref(struct hub *h, int64_t chat_id)
+{
+    struct hub_chat *c = chat_get(h, chat_id, 0, false);
+
+    if (c)
+        c->n.refs++;
+    return c;
+}
+
+void hub_chat_db_version(struct hub *h, int64_t chat_id, int64_t version)
+{
+    struct hub_chat *c = chat_hold_ref(h, chat_id);
+
+    if (!c)
+        return;
+    if (version > c->version) {
+        if (version > c->want)
+            c->want = version;
+        if (c->members)
+            chat_fetch(h, c);
+    }
+    chan_unref(h, &c->n);
+    hub_kick_pending(h);
+}
+
+void hub_backfill_event(struct hub *h, int64_t chat_id, const char *json, size_t len)
+{
+    struct hub_chat *c = chat_hold_ref(h, chat_id);
+    struct hub_event *ev;
+
+    if (!c)
+        return;
+    ev = hub_event_new(json, len);
+    if (ev && ev->chat_id == chat_id && ev->version == c->version + 1) {
+        c->version = ev->version;
+        h->nbackfilled++;
+        chat_fanout(h, c, ev);
+    }
+    hub_event_unref(ev);
+    chan_unref(h, &c->n);
+    hub_kick_pending(h);
+}
+
+void hub_backfill_done(struct hub *h, int64_t chat_id, bool ok, bool more)
+{
+    struct hub_chat *c = chat_hold_ref(h, chat_id);
+    bool progress;
+
+    if (!c)
+        return;
+    c->fetching = false;
+    progress = c->version > c->fetch_from;
+    chat_flush_held(h, c);
+    if (!ok) {
+        if (c->held || c->want > c->version)
+            chat_give_up(h, c);
+    } else if (c->held || (more && progress)) {
+        if (progress)
+            chat_fetch(h, c); /* the next page, or a newer gap */
+        else
+            chat_give_up(h, c); /* the log does not have it: never wait for it */
+    }
+    if (!c->held && c->want <= c->version)
+        c->want = 0;
+    chan_unref(h, &c->n);
+    hub_kick_pending(h);
+}
+
+size_t hub_chat_ids(const struct hub *h, int64_t *out, size_t max)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < h->chats->cap && n < max; i++) {
+        const struct hub_node *x;
+
+        for (x = h->chats->slots[i]; x && n < max; x = x->hnext)
+            if (((const struct hub_chat *)x)->members)
+                out[n++] = x->key;
+    }
+    return n;
+}
+
+/* Give up on gaps held past HUB_HOLD_S. */
+static void chat_tick(struct hub *h, struct hub_node *n)
+{
+    struct hub_chat *c = (struct hub_chat *)n;
+
+    if (c->held && h->now - c->held_since >= HUB_HOLD_S) {
+        n->refs++;
+        chat_give_up(h, c);
+        chan_unref(h, n);
+    }
 }
 
 /* ---- Redis connection ---- */
@@ -1032,6 +1279,7 @@ void hub_redis_down(struct hub *h)
 void hub_redis_up(struct hub *h)
 {
     h->redis_up = true;
+    h->redis_gen++;
     map_each(h->users, node_up, h);
     map_each(h->chats, node_up, h);
 }

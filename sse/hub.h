@@ -74,11 +74,15 @@ struct hub_ops {
     /* The stream's user channel is subscribed: read its baseline now and
      * answer with hub_stream_baseline_add/_done (or close the stream). */
     void (*baseline)(void *ctx, struct hub_stream *s);
-    /* chat's channel jumped from version have to got (got > have + 1). The
-     * backfill from PostgreSQL (the /changes query) plugs in here; until
-     * then the event is delivered as is and clients fill the gap. */
-    void (*gap)(void *ctx, int64_t chat_id, int64_t have, int64_t got);
+    /* Read chat_id's changes after version `since` from PostgreSQL (the
+     * change log, as published) and answer with hub_backfill_event for each,
+     * in version order, then hub_backfill_done. Return 0 if the query went
+     * out, nonzero if it cannot (the hub then gives up on the gap: resync). */
+    int (*fetch)(void *ctx, int64_t chat_id, int64_t since);
 };
+
+#define HUB_HOLD_MAX 1000 /* events held per chat while a gap is fetched... */
+#define HUB_HOLD_S 5      /* ...for at most this long; then resync {chat_id} */
 
 /* Stream life: waiting for its user channel, then for the baseline rows,
  * then for its chat channels; live once `resync` is queued. */
@@ -161,9 +165,11 @@ struct hub {
     int64_t now; /* unix seconds, from the last hub_tick or open */
     struct hub_map *users, *chats, *streams_by_id;
     size_t nstreams;
-    struct hub_stream *streams;   /* every stream */
-    struct hub_stream *kicked;    /* to close at the end of the current call */
-    struct hub_event *resync_all; /* shared, one per hub */
+    struct hub_stream *streams;              /* every stream */
+    struct hub_stream *kicked;               /* to close at the end of the current call */
+    struct hub_event *resync_all;            /* shared, one per hub */
+    uint64_t redis_gen;                      /* bumped by every hub_redis_up */
+    uint64_t nfetches, nbackfilled, ngaveup; /* counters for logs and tests */
 };
 
 /* Set up h. epoch names this run in cursors (e.g. the start time). */
@@ -223,6 +229,19 @@ void hub_redis_down(struct hub *h);
 /* A new subscribed connection is up: subscribe every wanted channel again;
  * every live stream gets `resync` once its channels are back. */
 void hub_redis_up(struct hub *h);
+
+/* Backfill (DESIGN.md "Continuity in chat-push", 2-4). PostgreSQL says
+ * chat_id is at version: fetch what this process has not seen. */
+void hub_chat_db_version(struct hub *h, int64_t chat_id, int64_t version);
+/* One change of chat_id from the fetch (the event JSON as published). */
+void hub_backfill_event(struct hub *h, int64_t chat_id, const char *json, size_t len);
+/* The fetch for chat_id is over: ok false if it failed; more if it stopped
+ * at its row limit. Held events go out in order; a gap that remains ends in
+ * resync {chat_id} for the chat's streams. */
+void hub_backfill_done(struct hub *h, int64_t chat_id, bool ok, bool more);
+/* Write up to max ids of the chats the hub carries into out; returns how
+ * many (anti-entropy walks them in batches). */
+size_t hub_chat_ids(const struct hub *h, int64_t *out, size_t max);
 
 /* Streams of user_id attached to a connection (for the per-user cap). */
 unsigned hub_user_nstreams(struct hub *h, int64_t user_id);

@@ -29,6 +29,7 @@
 #include "loop.h"
 #include "pgq.h"
 #include "rds_sub.h"
+#include "sync.h"
 
 #define TICK_MS 250
 #define SHUTDOWN_GRACE_MS 1500
@@ -125,18 +126,11 @@ static void on_signal(struct loop_io *io, uint32_t revents)
     }
 }
 
-static void on_gap(void *ctx, int64_t chat_id, int64_t have, int64_t got)
-{
-    /* Backfill from the change log comes later (DESIGN.md, continuity 2);
-     * clients fill gaps themselves meanwhile (API.md client rule 3). */
-    log_debug("chat %" PRId64 " jumped from version %" PRId64 " to %" PRId64, chat_id, have, got);
-}
-
 static const struct hub_ops hub_ops = {
     .subscribe = rds_subscribe,
     .unsubscribe = rds_unsubscribe,
     .baseline = http_baseline,
-    .gap = on_gap,
+    .fetch = sync_fetch,
 };
 
 static int setup_fds(void)
@@ -169,6 +163,7 @@ static void tick(void)
     P.tick_due = false;
     rds_tick(now_ms);
     pgq_tick(now_ms);
+    sync_tick(now_ms);
     if (now_ms - last_http_tick >= 1000) {
         last_http_tick = now_ms;
         http_tick(now_ms);
@@ -272,6 +267,7 @@ int main(int argc, char **argv)
     node_name(node, sizeof(node));
     rds_init(&P.hub, P.cfg.redis_host, P.cfg.redis_port, node);
     pgq_init(P.cfg.db_conninfo);
+    sync_init(&P.hub);
     log_info("started, redis %s:%d, heartbeat %d s", P.cfg.redis_host, P.cfg.redis_port,
              P.cfg.heartbeat);
 

@@ -25,8 +25,9 @@ static struct {
     int ncmds;
     struct hub_stream *baseline[64];
     int nbaseline;
-    int gaps;
-    int64_t gap_have, gap_got;
+    int gaps;               /* fetches asked for */
+    int64_t gap_chat, gap_have;
+    bool fetch_fails;
     bool redis_down; /* subscribe hooks fail */
 } F;
 
@@ -55,14 +56,16 @@ static void fake_baseline(void *ctx, struct hub_stream *s)
     F.baseline[F.nbaseline++] = s;
 }
 
-static void fake_gap(void *ctx, int64_t chat_id, int64_t have, int64_t got)
+static int fake_fetch(void *ctx, int64_t chat_id, int64_t since)
 {
     F.gaps++;
-    F.gap_have = have;
-    F.gap_got = got;
+    F.gap_chat = chat_id;
+    F.gap_have = since;
+    return F.fetch_fails ? -1 : 0;
 }
 
-static const struct hub_ops fake_ops = {fake_subscribe, fake_unsubscribe, fake_baseline, fake_gap};
+static const struct hub_ops fake_ops = {fake_subscribe, fake_unsubscribe, fake_baseline,
+                                        fake_fetch};
 
 struct fake_sub {
     struct hub_stream *s; /* NULL once the hub took it away */
@@ -124,6 +127,11 @@ static int count_sent(const char *cmd)
 static void pub(enum hub_chan_kind kind, int64_t id, const char *json)
 {
     hub_on_message(&H, kind, id, json, strlen(json));
+}
+
+static void bf(int64_t chat_id, const char *json)
+{
+    hub_backfill_event(&H, chat_id, json, strlen(json));
 }
 
 /* The type and version of the next event to send, marked sent. */
@@ -230,7 +238,14 @@ static void test_versions_dedupe_and_order(void **state)
     pub(HUB_CHAN_CHAT, 10, "{\"type\":\"message.created\",\"chat_id\":10,\"version\":9}");
     assert_int_equal(F.gaps, 1);
     assert_int_equal(F.gap_have, 6);
-    assert_int_equal(F.gap_got, 9);
+    assert_null(pop(fs.s, NULL)); /* held while 7 and 8 are fetched */
+    bf(10, "{\"type\":\"message.created\",\"chat_id\":10,\"version\":7}");
+    bf(10, "{\"type\":\"message.created\",\"chat_id\":10,\"version\":8}");
+    hub_backfill_done(&H, 10, true, false);
+    assert_string_equal(pop(fs.s, &v), "message.created");
+    assert_int_equal(v, 7);
+    assert_string_equal(pop(fs.s, &v), "message.created");
+    assert_int_equal(v, 8);
     assert_string_equal(pop(fs.s, &v), "message.created");
     assert_int_equal(v, 9);
     /* an event naming another chat than its channel is dropped */
@@ -242,6 +257,137 @@ static void test_versions_dedupe_and_order(void **state)
     assert_string_equal(pop(fs.s, NULL), "typing");
     assert_string_equal(pop(fs.s, NULL), "typing");
     hub_stream_close(fs.s);
+}
+
+static const char *msg_json(int64_t chat, int64_t v)
+{
+    static char buf[128];
+
+    snprintf(buf, sizeof(buf),
+             "{\"type\":\"message.created\",\"chat_id\":%" PRId64 ",\"version\":%" PRId64 "}",
+             chat, v);
+    return buf;
+}
+
+/* DESIGN.md continuity 2: a failed fetch ends in resync {chat_id}, then the
+ * held events in order. */
+static void test_failed_fetch_resyncs_the_chat(void **state)
+{
+    static const int64_t chats[][2] = {{10, 2}};
+    struct fake_sub fs;
+    int64_t v;
+
+    open_live(&fs, 1, chats, 1);
+    pub(HUB_CHAN_CHAT, 10, msg_json(10, 5));
+    pub(HUB_CHAN_CHAT, 10, msg_json(10, 4));
+    assert_null(pop(fs.s, NULL));
+    hub_backfill_done(&H, 10, false, false);
+    assert_string_equal(pop(fs.s, NULL), "resync");
+    assert_string_equal(pop(fs.s, &v), "message.created");
+    assert_int_equal(v, 4);
+    assert_string_equal(pop(fs.s, &v), "message.created");
+    assert_int_equal(v, 5);
+    assert_null(pop(fs.s, NULL));
+    /* and a fetch that cannot even start resyncs at once */
+    F.fetch_fails = true;
+    pub(HUB_CHAN_CHAT, 10, msg_json(10, 7));
+    assert_string_equal(pop(fs.s, NULL), "resync");
+    assert_string_equal(pop(fs.s, &v), "message.created");
+    assert_int_equal(v, 7);
+    hub_stream_close(fs.s);
+}
+
+/* Held events wait at most HUB_HOLD_S seconds. */
+static void test_gap_held_too_long_resyncs(void **state)
+{
+    static const int64_t chats[][2] = {{10, 2}};
+    struct fake_sub fs;
+    int64_t v;
+
+    open_live(&fs, 1, chats, 1);
+    hub_tick(&H, 1000);
+    pub(HUB_CHAN_CHAT, 10, msg_json(10, 4));
+    hub_tick(&H, 1000 + HUB_HOLD_S - 1);
+    assert_null(pop(fs.s, NULL));
+    hub_tick(&H, 1000 + HUB_HOLD_S);
+    assert_string_equal(pop(fs.s, NULL), "resync");
+    assert_string_equal(pop(fs.s, &v), "message.created");
+    assert_int_equal(v, 4);
+    /* the late fetch answer changes nothing */
+    bf(10, msg_json(10, 3));
+    hub_backfill_done(&H, 10, true, false);
+    assert_null(pop(fs.s, NULL));
+    hub_stream_close(fs.s);
+}
+
+/* Anti-entropy: PostgreSQL is ahead (a PUBLISH was lost): fetch and deliver;
+ * the PUBLISH arriving late is a duplicate. A member.left in the backfill
+ * stops that user's stream exactly there. */
+static void test_db_version_ahead_backfills(void **state)
+{
+    static const int64_t chats[][2] = {{10, 2}};
+    struct fake_sub a, b;
+    int64_t v;
+
+    open_live(&a, 1, chats, 1);
+    open_live(&b, 2, chats, 1);
+    hub_chat_db_version(&H, 10, 2);
+    assert_int_equal(F.gaps, 0);
+    hub_chat_db_version(&H, 10, 5);
+    assert_int_equal(F.gaps, 1);
+    assert_int_equal(F.gap_chat, 10);
+    assert_int_equal(F.gap_have, 2);
+    hub_chat_db_version(&H, 10, 5); /* one fetch at a time */
+    assert_int_equal(F.gaps, 1);
+    bf(10, msg_json(10, 3));
+    bf(10, "{\"type\":\"member.left\",\"chat_id\":10,\"version\":4,\"user_id\":2}");
+    bf(10, msg_json(10, 5));
+    hub_backfill_done(&H, 10, true, false);
+    pub(HUB_CHAN_CHAT, 10, msg_json(10, 5)); /* the lost PUBLISH, late */
+    assert_string_equal(pop(a.s, &v), "message.created");
+    assert_int_equal(v, 3);
+    assert_string_equal(pop(a.s, &v), "member.left");
+    assert_string_equal(pop(a.s, &v), "message.created");
+    assert_int_equal(v, 5);
+    assert_null(pop(a.s, NULL));
+    assert_string_equal(pop(b.s, &v), "message.created");
+    assert_string_equal(pop(b.s, &v), "member.left");
+    assert_int_equal(v, 4);
+    assert_null(pop(b.s, NULL));
+    /* paging: a full page fetches the next one */
+    hub_chat_db_version(&H, 10, 9);
+    assert_int_equal(F.gaps, 2);
+    bf(10, msg_json(10, 6));
+    hub_backfill_done(&H, 10, true, true);
+    assert_int_equal(F.gaps, 3);
+    assert_int_equal(F.gap_have, 6);
+    hub_stream_close(a.s);
+    hub_stream_close(b.s);
+}
+
+/* A member.joined seen on the chat's channel (or in a backfill) adds a local
+ * stream of that user even if its user:{id} PUBLISH never came. */
+static void test_join_on_chat_channel_adds_local_stream(void **state)
+{
+    static const int64_t chats_a[][2] = {{10, 2}};
+    struct fake_sub a, b;
+    int64_t v;
+
+    open_live(&a, 1, chats_a, 1);
+    open_live(&b, 2, NULL, 0);
+    pub(HUB_CHAN_CHAT, 10,
+        "{\"type\":\"member.joined\",\"chat_id\":10,\"version\":3,\"user_id\":2}");
+    assert_string_equal(pop(b.s, &v), "member.joined");
+    assert_int_equal(v, 3);
+    pub(HUB_CHAN_CHAT, 10, msg_json(10, 4));
+    assert_string_equal(pop(b.s, &v), "message.created");
+    assert_int_equal(v, 4);
+    /* the user:{id} copy, late, is a duplicate */
+    pub(HUB_CHAN_USER, 2,
+        "{\"type\":\"member.joined\",\"chat_id\":10,\"version\":3,\"user_id\":2}");
+    assert_null(pop(b.s, NULL));
+    hub_stream_close(a.s);
+    hub_stream_close(b.s);
 }
 
 static void test_fan_out_shares_one_event_and_one_subscription(void **state)
@@ -705,6 +851,11 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_events_before_resync_are_not_queued, setup, teardown),
         cmocka_unit_test_setup_teardown(test_versions_dedupe_and_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_fetch_resyncs_the_chat, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gap_held_too_long_resyncs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_db_version_ahead_backfills, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_join_on_chat_channel_adds_local_stream, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_fan_out_shares_one_event_and_one_subscription, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_join_on_user_channel_follows_at_once, setup, teardown),
