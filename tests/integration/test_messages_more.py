@@ -6,6 +6,8 @@ delivered markers with unread_count, typing, and full-text search
 Run: CHAT_URL=http://127.0.0.1:18080 /usr/bin/python3 tests/integration/test_messages_more.py
 
 Assumptions where API.md is silent:
+- "the content is purged everywhere it was kept" includes the stream's
+  replay (a long-poll cursor read again after the delete).
 - PATCH answers 200 with the whole message; DELETE answers 204 with no body.
 - An edit of a deleted message is 409 (`conflict` or a more precise code).
 - A search restricted by chat_id to a chat the caller is not in answers
@@ -124,6 +126,44 @@ class EditDeleteTest(ApiTestCase):
         n = post_message(self.b, self.gid, "after the tombstone").json
         self.assertEqual(n["seq"], self.chat()["last_seq"])
         self.assertGreater(n["seq"], m["seq"])
+
+    def test_deleted_content_purged_from_every_read_path(self):
+        secret = "purge " + word()
+        m = post_message(self.b, self.gid, secret).json
+        self.assertStatus(self.b.req("DELETE", "/chats/%d/messages/%d" % (self.gid, m["seq"])), 204)
+        paths = ["/chats/%d" % self.gid, "/chats", "/chats?order=id",
+                 "/chats/%d/messages?limit=200" % self.gid,
+                 "/chats/%d/messages?around_seq=%d" % (self.gid, m["seq"]),
+                 "/chats/%d/changes?since_version=0&limit=200" % self.gid,
+                 "/search?" + urllib.parse.urlencode({"q": secret.split()[1]})]
+        for u in (self.admin, self.b, self.c):
+            for p in paths:
+                r = u.req("GET", p)
+                self.assertStatus(r, 200)
+                self.assertNotIn(secret.split()[1], r.raw.decode("utf-8"), "deleted content in " + r.describe())
+        last = self.chat()["last_message"]
+        if last and last["seq"] == m["seq"]:
+            self.assertTrue(last["deleted"])
+            self.assertEqual(last["content"], "")
+
+    def test_deleted_content_not_replayed_by_the_stream(self):
+        # API.md: on delete "the content is purged everywhere it was kept". A
+        # stream's replay (a long-poll cursor read again, or a resume within
+        # 120 s) is such a place: a cursor from before the send must not
+        # hand out the content after the delete.
+        secret = "replayed " + word()
+        r = request("GET", "/poll", token=self.c.token)
+        self.assertStatus(r, 200)
+        cur = r.json["cursor"]
+        m = post_message(self.b, self.gid, secret).json
+        r = request("GET", "/poll?" + urllib.parse.urlencode({"cursor": cur, "timeout": 5}), token=self.c.token)
+        self.assertStatus(r, 200)
+        self.assertIn(secret, r.raw.decode("utf-8"), "the live event carries the content")
+        self.assertStatus(self.b.req("DELETE", "/chats/%d/messages/%d" % (self.gid, m["seq"])), 204)
+        r = request("GET", "/poll?" + urllib.parse.urlencode({"cursor": cur, "timeout": 5}), token=self.c.token)
+        self.assertStatus(r, 200)
+        self.assertNotIn(secret.split()[1], r.raw.decode("utf-8"),
+                         "a replay after the delete hands out the deleted content: " + r.describe())
 
     def test_delete_by_admin_of_others_message(self):
         m = post_message(self.b, self.gid, "admin will remove this").json
