@@ -73,6 +73,15 @@ class SessionsTest(ApiTestCase):
         self.assertEqual(len(rv.json["sessions"]), 1, rv.describe())
         self.assertFalse({s["id"] for s in rv.json["sessions"]} & {cur1, cur2})
 
+    def test_refresh_keeps_the_session(self):
+        u = register("sref")
+        before = self.current_id(u.token)
+        r = request("POST", "/auth/refresh", {"refresh_token": u.refresh})
+        self.assertStatus(r, 200)
+        ss = self.sessions(r.json["access_token"]).json["sessions"]
+        self.assertEqual([(s["id"], s["current"]) for s in ss], [(before, True)],
+                         "a refresh rotates the token, not the session")
+
     def test_sessions_need_auth(self):
         self.assertError(request("GET", "/auth/sessions"), 401, "unauthorized")
         self.assertError(request("DELETE", "/auth/sessions/1"), 401, "unauthorized")
