@@ -1,0 +1,201 @@
+#!/usr/bin/python3
+"""bench.py - helpers of bench/run.sh (Python standard library only).
+
+  bench.py seed URL DIR USERS MESSAGES   users, chats and history through the API
+  bench.py wrk FILE                      "rps p50_ms p99_ms errors" from wrk --latency output
+  bench.py pgbench FILE LOGDIR           the same from pgbench output and its -l logs
+  bench.py render RESULTS META OUT       docs/BENCHMARKS.md from the results
+"""
+import json
+import os
+import re
+import sys
+import urllib.error
+import urllib.request
+
+
+def api(url, method, path, body=None, token=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url + "/api/v1" + path, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        raise SystemExit("seed: %s %s -> %s %s" % (method, path, e.code, e.read()[:300]))
+
+
+def seed(url, out, nusers, nmsgs):
+    """USERS users; user i owns a direct chat with user i+1 (the spread
+    case: one sender per chat) and all are in one group (the single-chat
+    case). Every chat gets MESSAGES messages of about 100 bytes."""
+    tag = os.urandom(4).hex()
+    users = []
+    for i in range(nusers):
+        st, r = api(url, "POST", "/auth/register",
+                    {"username": "bench%s_%d" % (tag, i), "password": "bench-password-%s" % tag})
+        users.append((r["user"]["id"], r["access_token"]))
+    direct = []
+    for i in range(nusers):
+        st, r = api(url, "POST", "/chats",
+                    {"type": "direct", "member_ids": [users[(i + 1) % nusers][0]]}, users[i][1])
+        direct.append(r["id"] if "id" in r else r["chat"]["id"])
+    st, r = api(url, "POST", "/chats", {"type": "group", "title": "bench",
+                                        "member_ids": [u[0] for u in users[1:]]}, users[0][1])
+    group = r["id"] if "id" in r else r["chat"]["id"]
+    text = ("The quick brown fox jumps over the lazy dog while the bench seeds history, "
+            "message number %d.")
+    for i, chat in enumerate(direct + [group]):
+        for n in range(nmsgs):
+            sender = users[i % nusers] if chat != group else users[n % nusers]
+            if chat != group and n % 2:
+                sender = users[(i + 1) % nusers]
+            api(url, "POST", "/chats/%d/messages" % chat, {"content": text % n}, sender[1])
+    with open(os.path.join(out, "spread.txt"), "w") as f:
+        for i in range(nusers):
+            f.write("%s %d %d\n" % (users[i][1], direct[i], users[i][0]))
+    with open(os.path.join(out, "single.txt"), "w") as f:
+        for i in range(nusers):
+            f.write("%s %d %d\n" % (users[i][1], group, users[i][0]))
+
+
+def to_ms(v):
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", v)
+    x = float(m.group(1))
+    return x * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[m.group(2)]
+
+
+def parse_wrk(path):
+    t = open(path).read()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+    p50 = to_ms(re.search(r"^\s+50%\s+(\S+)", t, re.M).group(1))
+    p99 = to_ms(re.search(r"^\s+99%\s+(\S+)", t, re.M).group(1))
+    errors = 0
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+    if m:
+        errors += int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
+    if m:
+        errors += sum(int(x) for x in m.groups())
+    print("%.1f %.3f %.3f %d" % (rps, p50, p99, errors))
+
+
+def parse_pgbench(path, logdir):
+    t = open(path).read()
+    m = re.search(r"tps = ([\d.]+) \(without initial connection time\)", t) or \
+        re.search(r"tps = ([\d.]+)", t)
+    tps = float(m.group(1))
+    lat = []
+    for name in os.listdir(logdir):
+        with open(os.path.join(logdir, name)) as f:
+            for line in f:
+                p = line.split()
+                if len(p) >= 3 and p[2].isdigit():
+                    lat.append(int(p[2]))
+    lat.sort()
+    pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] / 1000.0 if lat else 0.0
+    m = re.search(r"number of failed transactions: (\d+)", t)
+    print("%.1f %.3f %.3f %s" % (tps, pct(0.50), pct(0.99), m.group(1) if m else 0))
+
+
+def render(results, meta, out):
+    rows = {}
+    order = []
+    for line in open(results):
+        p = line.rstrip("\n").split("\t")
+        rows[p[0]] = {"what": p[1], "rps": float(p[2]), "p50": float(p[3]), "p99": float(p[4]),
+                      "errors": int(p[5]), "cmd": p[6]}
+        order.append(p[0])
+    m = json.load(open(meta))
+    # (row, peer, target): the ratio of row to peer must reach target.
+    pairs = [("history", "hello_page", 0.5), ("history", "hello_tiny", 0.5),
+             ("send_spread", "pg_func_spread", 0.5), ("send_spread", "pg_raw_spread", 0.5),
+             ("send_spread", "pg_func_spread_pool", 0.5),
+             ("send_spread_nocmid", "pg_func_spread", 0.5),
+             ("send_single", "pg_func_single", 0.5), ("send_single", "pg_raw_single", 0.5)]
+    L = []
+    L.append("# Benchmarks\n")
+    L.append("Written by `make bench` (bench/run.sh); do not edit by hand. Every figure "
+             "below comes from one run on one machine, measured side by side: chat-api "
+             "and its peers behind the same nginx, PostgreSQL and Redis, with the same "
+             "client concurrency.\n")
+    L.append("- date: %s" % m["date"])
+    L.append("- machine: %s cores (nproc), %s, %s; load average (1/5/15 min) %s -- the "
+             "machine is shared, so compare rows of one run, not runs" %
+             (m["nproc"], m["cpu"], m["kernel"], m["load"]))
+    L.append("- software: %s; %s; %s; %s" % (m["nginx"], m["postgres"], m["redis"], m["wrk"]))
+    L.append("- chat-api: %s worker threads (CHAT_API_THREADS); hello_fcgi: the same count; "
+             "nginx: 2 workers; PostgreSQL: synchronous_commit=on, fsync on (chatctl defaults)"
+             % m["threads"])
+    L.append("- load: %s connections for every row (wrk -t%s, pgbench -c%s -j%s), %s s warm-up "
+             "then %s s measured" % (m["conc"], m["wrk_threads"], m["conc"], m["wrk_threads"],
+                                    m["warmup"], m["duration"]))
+    L.append("- data: %s users; spread = user i sends to / reads its own direct chat "
+             "(%s chats, one sender per chat at a time); single = every user in one group "
+             "chat; %s seeded messages per chat (about 100 bytes of content each); history "
+             "page body %s bytes, the hello app's page body %s bytes" %
+             (m["users"], m["users"], m["seed_msgs"], m["page_bytes"], m["hello_page_bytes"]))
+    L.append("")
+    L.append("| what | req/s | p50 ms | p99 ms | errors | peer | ratio | target | met? |")
+    L.append("|---|---:|---:|---:|---:|---|---:|---:|---|")
+    done = set()
+    for key in order:
+        r = rows[key]
+        mine = [(p, t) for (a, p, t) in pairs if a == key and p in rows]
+        if not mine:
+            mine = [(None, None)]
+        for peer, target in mine:
+            if peer:
+                ratio = r["rps"] / rows[peer]["rps"] if rows[peer]["rps"] else 0.0
+                cells = [rows[peer]["what"], "%.2f" % ratio, ">= %.2f" % target,
+                         "yes" if ratio >= target else "**no**"]
+            else:
+                cells = ["", "", "", ""]
+            first = key not in done
+            done.add(key)
+            L.append("| %s | %s | %s | %s | %s | %s |" % (
+                r["what"] if first else "&nbsp;&nbsp;the same, against",
+                "%.0f" % r["rps"] if first else "", "%.2f" % r["p50"] if first else "",
+                "%.2f" % r["p99"] if first else "", r["errors"] if first else "",
+                " | ".join(cells)))
+    L.append("")
+    L.append("Targets (docs/DESIGN.md \"Performance targets\"): a history page at least 0.5 x "
+             "the hello-world libfcgi app behind the same nginx (the page-sized body is the "
+             "like-for-like peer, the tiny body the bare ceiling); durable sends at least "
+             "0.5 x pgbench inserting the same rows (`SELECT message_post(...)`, the function "
+             "chat-api calls, and the raw-SQL transaction of its three core statements). "
+             "Errors counts non-2xx answers and socket errors (wrk) or failed transactions "
+             "(pgbench); a row with errors is not a valid figure.\n")
+    L.append("p50/p99: wrk --latency; pgbench: from its per-transaction log (-l).\n")
+    L.append("## Commands\n")
+    L.append("Run from bench/run.sh, with $H the throwaway CHAT_HOME, $URL its nginx, "
+             "$PGPORT its PostgreSQL, and TAG replaced by a tag unique to each wrk run "
+             "(so no client_msg_id repeats). Each row first runs the same command for the "
+             "warm-up, without --latency or -l.\n")
+    L.append("```")
+    for key in order:
+        L.append(rows[key]["cmd"])
+    L.append("```\n")
+    L.append("pgbench scripts (generated; `:c`/`:u` are a chat and one of its members, "
+             "drawn at random per transaction):\n")
+    for name in ("pg_func.sql", "pg_raw.sql"):
+        L.append("`%s`:\n\n```sql\n%s```\n" % (name, m["scripts"][name]))
+    with open(out, "w") as f:
+        f.write("\n".join(L))
+
+
+if __name__ == "__main__":
+    a = sys.argv[1:]
+    if a[:1] == ["seed"]:
+        seed(a[1], a[2], int(a[3]), int(a[4]))
+    elif a[:1] == ["wrk"]:
+        parse_wrk(a[1])
+    elif a[:1] == ["pgbench"]:
+        parse_pgbench(a[1], a[2])
+    elif a[:1] == ["render"]:
+        render(a[1], a[2], a[3])
+    else:
+        sys.exit(__doc__)
