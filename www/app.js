@@ -890,6 +890,7 @@ function applyEvent(ev) {
       if (chat.members_count > 1) chat.members_count--;
       if (state.members.get(cid)) state.members.get(cid).delete(ev.user_id);
       if (Array.isArray(chat.member_ids)) chat.member_ids = chat.member_ids.filter((id) => id !== ev.user_id);
+      if (state.typing.get(cid)) { state.typing.get(cid).delete(ev.user_id); invalidate('typing', 'list'); }
       invalidate('header', 'messages');
       break;
     default:
@@ -1691,7 +1692,7 @@ function renderInfo() {
         h('span', { class: 'member-name', text: `${userLabel(uid)}${me ? ' (you)' : ''}` }),
         h('span', { class: 'member-sub', text: [u && u.display_name && u.display_name !== u.username ? u.display_name : '', role === 'admin' ? 'admin' : '', pres ? presenceText(pres) : ''].filter(Boolean).join(' · ') })),
       group && admin && !me ? h('button', {
-        type: 'button', class: 'ghost small', 'data-testid': 'remove-member',
+        type: 'button', class: 'small', 'data-testid': 'remove-member',
         'aria-label': `Remove ${userLabel(uid)} from the group`, onclick: () => removeMember(cid, uid),
       }, 'Remove') : null);
   });
@@ -1843,7 +1844,7 @@ async function loadSessions() {
         h('span', { class: 'session-name', text: `${describeAgent(se.user_agent)}${se.current ? ' · this browser' : ''}` }),
         h('span', { class: 'session-sub', text: [se.ip, se.last_used_at ? `active ${lastSeenText(se.last_used_at)}` : ''].filter(Boolean).join(' · ') })),
       h('button', {
-        type: 'button', class: 'ghost small', 'data-testid': 'revoke-session',
+        type: 'button', class: 'small', 'data-testid': 'revoke-session',
         'aria-label': se.current ? 'Log out of this browser' : `Log out ${describeAgent(se.user_agent)} (${se.ip || 'unknown address'})`,
         onclick: () => revokeSession(se),
       }, se.current ? 'Log out' : 'Revoke'))));

@@ -212,6 +212,8 @@ run('features', async () => {
     await expectOneMessage(A, 'alice', 'fine by me');
     await A.fill('#message-input', '');
     await A.locator('#message-input').blur();
+    await A.mouse.move(0, 0);
+    await sleep(200);
     await shot(A, 'group.png');
     await openChat(B, direct);
     await B.setViewportSize({ width: 390, height: 760 });
