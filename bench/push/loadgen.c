@@ -20,13 +20,15 @@
  *     reconnect after a second (long-poll: at once, with its cursor).
  *
  *   loadgen pub -k redis|nchan|api -p PORT -f FILE [-n N] [-r RATE] [-d SECS]
- *               [-C CONNS] [-w WINDOW] [-s BYTES] [-m L|P] [-v VERSION] [-x PREFIX]
+ *               [-C CONNS] [-w WINDOW] [-s BYTES] [-m L|P] [-V FILE] [-x PREFIX]
  *     Publishes RATE messages a second (0: as fast as the window allows) for
  *     SECS seconds, round-robin over the chats of FILE: redis = PUBLISH
- *     chat:{id} <message.created event JSON> (increasing versions from -v);
+ *     chat:{id} <message.created event JSON> (versions 2, 3, ... per chat);
  *     nchan = POST PREFIX?id=<id> with the same JSON as body; api = POST
  *     /api/v1/chats/{id}/messages {"content"} with the line's token. -s is
  *     the size of the event JSON (redis, nchan) the content is padded to.
+ *     -V FILE keeps each chat's last version between runs (read at the
+ *     start if it exists, written at the end), so versions stay gapless.
  *     Prints "PUB sent= acked= errors= secs= rate=" at the end.
  *
  * Transports, client side (API.md "Real-time events"; nchan's subscriber
@@ -1309,7 +1311,7 @@ static void pc_read(struct pconn *c)
 static int pub_main(int argc, char **argv)
 {
     int o, i;
-    const char *file = NULL;
+    const char *file = NULL, *vfile = NULL;
     double secs = 10;
     struct epoll_event evs[256];
     int64_t start, now, end;
@@ -1320,7 +1322,7 @@ static int pub_main(int argc, char **argv)
     PB.window = 64;
     PB.size = 512;
     PB.mclass = 'L';
-    while ((o = getopt(argc, argv, "k:p:f:n:r:d:C:w:s:m:H:x:")) != -1) {
+    while ((o = getopt(argc, argv, "k:p:f:n:r:d:C:w:s:m:H:x:V:")) != -1) {
         switch (o) {
         case 'k':
             PB.kind = strcmp(optarg, "redis") == 0 ? P_REDIS
@@ -1338,6 +1340,7 @@ static int pub_main(int argc, char **argv)
         case 'm': PB.mclass = optarg[0]; break;
         case 'H': PB.host = optarg; break;
         case 'x': PB.prefix = optarg; break;
+        case 'V': vfile = optarg; break;
         default: return 2;
         }
     }
@@ -1354,12 +1357,15 @@ static int pub_main(int argc, char **argv)
     /* Versions per chat start after the chat's current one: 1 (created). */
     for (i = 0; i < PB.n; i++)
         PB.t[i].version = 1;
-    {
-        const char *v = getenv("LOADGEN_START_VERSION");
+    if (vfile) { /* versions where the last run on these chats stopped */
+        FILE *f = fopen(vfile, "r");
+        long long id, v;
 
-        if (v)
-            for (i = 0; i < PB.n; i++)
-                PB.t[i].version = atoll(v);
+        for (i = 0; f && i < PB.n && fscanf(f, "%lld %lld", &id, &v) == 2; i++)
+            if (PB.t[i].id == id)
+                PB.t[i].version = v;
+        if (f)
+            fclose(f);
     }
     PB.c = calloc((size_t)PB.nc, sizeof(*PB.c));
     for (i = 0; i < PB.nc; i++) {
@@ -1428,6 +1434,14 @@ static int pub_main(int argc, char **argv)
         }
     }
     now = mono_ms();
+    if (vfile) {
+        FILE *f = fopen(vfile, "w");
+
+        for (i = 0; f && i < PB.n; i++)
+            fprintf(f, "%" PRId64 " %" PRId64 "\n", PB.t[i].id, PB.t[i].version);
+        if (f)
+            fclose(f);
+    }
     {
         double s = (double)(now - start) / 1000.0;
 

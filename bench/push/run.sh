@@ -265,7 +265,7 @@ bench_target() { # target
         offered=$((r * GROUP))
         # shellcheck disable=SC2086
         "$LG" pub -k "$pubkind" -p "$pubport" ${pubprefix:+-x $pubprefix} -f "$W/chats.txt" \
-            -r "$r" -d $((WARM + STEP)) -s "$SIZE" -C 4 -w 256 -m L >"$W/$t-pub-$r.log" 2>&1 &
+            -r "$r" -d $((WARM + STEP)) -s "$SIZE" -C 4 -w 256 -m L -V "$W/$t.versions" >"$W/$t-pub-$r.log" 2>&1 &
         pubpid=$!
         PIDS+=("$pubpid")
         sleep "$WARM"
@@ -307,7 +307,7 @@ bench_target() { # target
         sleep 2
         # shellcheck disable=SC2086
         "$LG" pub -k "$pubkind" -p "$pubport" ${pubprefix:+-x $pubprefix} -f "$W/chats.txt" \
-            -r "$half" -d $((WARM + LAT_SECS + 1)) -s "$SIZE" -C 4 -w 256 -m L >"$W/$t-lat-bg.log" 2>&1 &
+            -r "$half" -d $((WARM + LAT_SECS + 1)) -s "$SIZE" -C 4 -w 256 -m L -V "$W/$t.versions" >"$W/$t-lat-bg.log" 2>&1 &
         pubpid=$!
         PIDS+=("$pubpid")
         local probepid
