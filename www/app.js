@@ -970,6 +970,14 @@ function addMessage(cid, m, { live }) {
         scheduleDelivered(cid, m.seq);
       }
     }
+    // Posting moves the poster's markers to their message (API.md).
+    const mem = state.members.get(cid);
+    const mk = mem && !mine && mem.get(m.sender_id);
+    if (mk && m.seq > (mk.read_seq || 0)) {
+      mk.read_seq = m.seq;
+      mk.delivered_seq = Math.max(mk.delivered_seq || 0, m.seq);
+      if (cid === state.openChatId) invalidate('messages');
+    }
     const t = state.typing.get(cid);
     if (t) t.delete(m.sender_id);
     if (live) lastPostAt.set(`${cid}:${m.sender_id}`, Date.now());
