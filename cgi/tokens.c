@@ -105,7 +105,14 @@ static const struct db_stmt st_delete = {
     "AND revoked_at IS NULL",
     2, false};
 
+/* Revoking a token closes the streams it opened (DESIGN.md "Security").
+ * chat-push knows streams by session, and a token's streams have none, so
+ * all of the user's streams are told to close; session-based ones simply
+ * resume with their still valid credentials. */
 void tokens_delete(struct req *req)
 {
     req_delete_owned(req, &st_delete, "token");
+    if (req->status == 204)
+        req_publish(req, "user:%lld", req->user_id,
+                    "{\"type\":\"session.revoked\",\"session_id\":0}");
 }
