@@ -88,6 +88,10 @@ run('reconnect', async () => {
   await expectOneMessage(A, 'alice', 'written during the outage', { status: ['sent', 'delivered', 'read'] }, 10000);
 
   setStep('restart chat-push');
+  const urls = [];
+  A.on('request', (r) => { if (r.url().includes('/api/v1/')) urls.push(r.url()); });
+  let loads = 0;
+  A.on('load', () => { loads++; });
   startStack();
   const npid = pushPid();
   if (npid === pid || !alive(npid)) fail(`chat-push did not come back (pid ${npid})`);
@@ -106,6 +110,14 @@ run('reconnect', async () => {
     const bobs = texts.filter((t) => t.startsWith('meanwhile'));
     if (bobs.join('|') !== Array.from({ length: N }, (_, i) => `meanwhile ${i + 1}`).join('|')) fail(`${who}: bob's messages out of order: ${bobs}`);
   }
+  // The new chat-push cannot resume the old one's cursor: the stream starts
+  // with `resync`, and the client catches up without a reload through the
+  // cheap chat list and /changes (or the version gap does, whichever first).
+  if (loads) fail('alice: the page reloaded');
+  if (!urls.some((u) => /\/chats\?fields=id%2Cversion|\/chats\?fields=id,version/.test(u)) && !urls.some((u) => u.includes('/changes?'))) {
+    fail(`alice: no catch-up through GET /chats?fields=id,version or /changes after the restart: ${urls.map((u) => u.replace(/.*\/api\/v1/, '')).join(' ')}`);
+  }
+  log(`alice's catch-up: ${urls.filter((u) => /fields=|\/changes\?/.test(u)).map((u) => u.replace(/.*\/api\/v1/, '')).join(' ')}`);
   const all = await api('GET', `/chats/${chat.id}/messages?limit=50`, undefined, ta);
   const mine = all.messages.filter((m) => m.content === 'written during the outage');
   if (mine.length !== 1) fail(`the server holds alice's message ${mine.length} times`);
