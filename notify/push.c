@@ -7,7 +7,9 @@
  * open stream (no Redis key presence:{user_id}, kept by chat-push) gets one
  * notification per device naming the latest message; a gateway answering
  * {"rejected": [pushkey]} has that device deleted. A message arriving while
- * its push is in flight makes another push one window later.
+ * its push is in flight makes another push one window later. When every
+ * device's gateway failed (timeout, 5xx), the push is tried again after
+ * notify_backoff_ms, doubled each time, up to PUSH_ATTEMPTS times.
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -20,9 +22,14 @@
 #include "netaddr.h"
 #include "notify.h"
 
+#define PUSH_ATTEMPTS 4
+
 struct push_item {
     int64_t user_id, chat_id, version;
-    int pending; /* gateway requests still in flight */
+    int attempts; /* before this one */
+    int pending;  /* gateway requests still in flight */
+    int sent;     /* gateways that took it */
+    int retry;    /* gateways that failed in a way worth retrying */
 };
 
 static const struct db_stmt st_expand = {
@@ -49,7 +56,7 @@ static const struct db_stmt st_claim = {
     "UPDATE push_queue q SET locked_by = pg_backend_pid(), locked_at = now() FROM c "
     "WHERE q.user_id = c.user_id AND q.chat_id = c.chat_id "
     "RETURNING q.user_id, q.chat_id, q.version, "
-    "  push_notifications(q.user_id, q.chat_id, q.version, q.seq)::text",
+    "  push_notifications(q.user_id, q.chat_id, q.version, q.seq)::text, q.attempts",
     2, false};
 
 static const struct db_stmt st_finish = {
@@ -60,6 +67,13 @@ static const struct db_stmt st_finish = {
     "  due_at = now() + make_interval(secs => $4::float8 / 1000) "
     "WHERE user_id = $1 AND chat_id = $2 AND NOT EXISTS (SELECT 1 FROM d)",
     4, false};
+
+static const struct db_stmt st_retry = {
+    "notify_push_retry",
+    "UPDATE push_queue SET locked_by = NULL, locked_at = NULL, attempts = attempts + 1, "
+    "  due_at = now() + make_interval(secs => $3::float8 / 1000) "
+    "WHERE user_id = $1 AND chat_id = $2",
+    3, false};
 
 static const struct db_stmt st_reject = {
     "notify_push_reject", "DELETE FROM push_subscriptions WHERE id = $1 AND pushkey = $2", 2,
@@ -115,12 +129,21 @@ static void push_finish(struct notify *n, struct push_item *it)
 {
     char su[24], sc[24], sv[24], ms[16];
     PGresult *r;
+    bool again = it->sent == 0 && it->retry > 0 && it->attempts + 1 < PUSH_ATTEMPTS;
 
     snprintf(su, sizeof(su), "%lld", (long long)it->user_id);
     snprintf(sc, sizeof(sc), "%lld", (long long)it->chat_id);
     snprintf(sv, sizeof(sv), "%lld", (long long)it->version);
-    snprintf(ms, sizeof(ms), "%d", n->cfg->push_coalesce_ms);
-    r = db_exec(&n->db, &st_finish, (const char *[]){su, sc, sv, ms});
+    if (again) {
+        double d = n->cfg->notify_backoff_ms;
+        for (int i = 0; i < it->attempts; i++)
+            d *= 2;
+        snprintf(ms, sizeof(ms), "%.0f", d);
+        r = db_exec(&n->db, &st_retry, (const char *[]){su, sc, ms});
+    } else {
+        snprintf(ms, sizeof(ms), "%d", n->cfg->push_coalesce_ms);
+        r = db_exec(&n->db, &st_finish, (const char *[]){su, sc, sv, ms});
+    }
     if (r)
         PQclear(r);
     else
@@ -172,6 +195,7 @@ static void push_start(struct notify *n, PGresult *r, int i)
     it->user_id = db_int(r, i, 0);
     it->chat_id = db_int(r, i, 1);
     it->version = db_int(r, i, 2);
+    it->attempts = (int)db_int(r, i, 4);
     devs = json_parse(PQgetvalue(r, i, 3), (size_t)PQgetlength(r, i, 3), &why);
     if (cJSON_GetArraySize(devs) > 0 && push_user_online(n, it->user_id)) {
         ops_count(OPS_PUSH_ONLINE);
@@ -241,9 +265,12 @@ void push_done(struct job *job, CURLcode code, long status)
     ops_latency((double)(http_now_us() - job->t0_us) / 1e6);
     if (code == CURLE_OK && status >= 200 && status < 300) {
         ops_count(OPS_PUSH_SENT);
+        it->sent++;
         push_check_rejected(job);
     } else {
         ops_count(OPS_PUSH_FAILED);
+        if (!job->refused && (code != CURLE_OK || status >= 500 || status == 429))
+            it->retry++;
         log_warn("push: gateway for subscription %lld: %s status=%ld", (long long)job->sub_id,
                  job->refused ? "address refused" : curl_easy_strerror(code), status);
     }

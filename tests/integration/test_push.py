@@ -112,6 +112,27 @@ class PushTest(ApiTestCase):
         time.sleep(COALESCE_S + 1.5)
         self.assertEqual(len(self.gw.snapshot()), 1)
 
+    def test_failing_gateway_is_retried(self):
+        a, b = register("pa"), register("pb")
+        g = create_group(a, [b], title="retry push")
+        fails = [0]
+
+        def answer(hit):
+            if fails[0] < 1:
+                fails[0] += 1
+                return 503, b"{}"
+            return 200, b'{"rejected": []}'
+
+        self.gw.answer = answer
+        self.assertStatus(subscribe(b, self.gw_url), 201)
+        m = post_message(a, g["id"], "once more").json
+        hits = self.gw.wait(lambda h: True, count=2, timeout=15)
+        self.assertEqual([h.status for h in hits], [503, 200], hits)
+        ids = {h.json["notification"]["event_id"] for h in hits}
+        self.assertEqual(ids, {"%d:%d" % (g["id"], m["version"])})
+        time.sleep(COALESCE_S + 1.0)
+        self.assertEqual(len(self.gw.snapshot()), 2, "pushed again after it was taken")
+
     def test_subscriptions_crud_and_allow_list(self):
         a, b = register("pa"), register("pb")
         self.assertError(subscribe(a, "https://push.evil.example/_matrix/push/v1/notify"), 400,
