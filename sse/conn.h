@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cfg.h"
 #include "hub.h"
 #include "pgq.h"
 
@@ -61,6 +62,10 @@ struct push_conn {
     size_t lit_len;
     int64_t last_send_ms;
 
+    /* WebSocket (sub_ws.c), once upgraded */
+    struct ws_state *ws;
+    bool ws_msg_done; /* the event message in wslay's queue went out */
+
     /* long-poll */
     int64_t poll_deadline_ms;    /* answer, empty if need be, by then */
     bool poll_due;               /* answer now with what is queued */
@@ -91,6 +96,25 @@ extern const struct sub_ops sub_poll_ops;
 enum MHD_Result sub_poll_continue(struct push_conn *c);
 /* Wake c if its deadline has passed. */
 void sub_poll_tick(struct push_conn *c, int64_t now_ms);
+
+/* sub_ws.c */
+extern const struct sub_ops sub_ws_ops;
+void sub_ws_init(const struct cfg *cfg, const unsigned char *key);
+/* Check the upgrade request (headers, Origin) before any auth: 0, or -1
+ * with the error answer to give. */
+int sub_ws_check(struct MHD_Connection *mc, unsigned *status, const char **code,
+                 const char **message);
+/* The 101 response; the stream moves to the upgraded socket. */
+struct MHD_Response *sub_ws_response(struct push_conn *c);
+/* Each loop pass: pump woken connections, free finished ones. */
+void sub_ws_run(int64_t now_ms);
+/* true if sub_ws_run has work now (the loop must not sleep). */
+bool sub_ws_busy(void);
+/* Once a second: pings, idle and age limits, close timeouts. */
+void sub_ws_tick(int64_t now_ms);
+/* SIGTERM: close every WebSocket with 1001. */
+void sub_ws_shutdown(void);
+unsigned sub_ws_active(void);
 
 /* sub_sse.c */
 extern const struct sub_ops sub_sse_ops;

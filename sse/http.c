@@ -42,7 +42,8 @@
 #define HTTP_POLL_MAX_S 60
 
 static struct {
-    struct MHD_Daemon *d;
+    struct MHD_Daemon *d;   /* SSE and long-poll */
+    struct MHD_Daemon *dws; /* WebSocket: upgraded connections stay in its suspended list */
     const struct cfg *cfg;
     struct hub *hub;
     const unsigned char *key;
@@ -222,6 +223,8 @@ static bool auth_ok(struct push_conn *c, const PGresult *res)
         conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "unknown user");
         return false;
     }
+    if (!c->by_jwt || c->by_pat)
+        c->token_version = tv;
     if (c->by_jwt && !c->by_pat && tv != c->token_version) {
         conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "token revoked");
         return false;
@@ -244,6 +247,7 @@ static void on_baseline(void *arg, const PGresult *res)
         goto out;
     if (!auth_ok(c, res))
         goto out;
+    c->s->token_version = c->token_version;
     for (i = 0; i < PQntuples(res); i++)
         if (col_int(res, i, 2, &chat_id) && col_int(res, i, 3, &version))
             hub_stream_baseline_add(c->s, chat_id, version);
@@ -310,6 +314,8 @@ static bool stream_resume(struct push_conn *c)
         return false;
     c->s = s;
     c->user_id = hub_stream_user_id(s);
+    if (!c->by_jwt || c->by_pat)
+        c->token_version = s->token_version;
     c->phase = CONN_STREAM;
     conn_wake(c);
     log_debug("stream %" PRIu64 " of user %" PRId64 " resumed", s->id, c->user_id);
@@ -482,12 +488,21 @@ static enum MHD_Result stream_request(struct MHD_Connection *mc, void **con_cls,
     if (ops == &sub_poll_ops && !poll_timeout(mc, &wait_ms))
         return reply_error(mc, MHD_HTTP_BAD_REQUEST, "invalid_request",
                            "timeout must be an integer from 0 to 60");
+    if (ops == &sub_ws_ops) {
+        unsigned st;
+        const char *code, *msg;
+
+        if (sub_ws_check(mc, &st, &code, &msg))
+            return reply_error(mc, st, code, msg);
+    }
     if (auth && strncasecmp(auth, "Bearer chat_pat_", 16) == 0) {
         c = conn_new(mc, ops);
         if (!c)
             return MHD_NO;
         c->by_jwt = c->by_pat = true;
         c->phase = CONN_AUTH;
+        if (ops == &sub_ws_ops)
+            c->pat = strdup(auth + 7); /* forwarded ops act with it */
         if (pat_lookup(c, auth + 7)) {
             c->phase = CONN_REPLY;
             c->status = MHD_HTTP_SERVICE_UNAVAILABLE;
@@ -555,10 +570,11 @@ static enum MHD_Result events_continue(struct push_conn *c, struct MHD_Connectio
         if (c->ops == &sub_poll_ops)
             return sub_poll_continue(c);
         c->phase = CONN_RESPONDED;
-        r = sub_sse_response(c);
+        r = c->ops == &sub_ws_ops ? sub_ws_response(c) : sub_sse_response(c);
         if (!r)
             return MHD_NO;
-        ret = MHD_queue_response(mc, MHD_HTTP_OK, r);
+        ret = MHD_queue_response(
+            mc, c->ops == &sub_ws_ops ? MHD_HTTP_SWITCHING_PROTOCOLS : MHD_HTTP_OK, r);
         MHD_destroy_response(r);
         return ret;
     case CONN_RESPONDED: return MHD_YES;
@@ -603,6 +619,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
 {
     const char *path = route_path(url);
     bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    bool ws_daemon = cls != NULL;
 
     /* Answer only once the whole request is in: MHD 0.9.75 closes the
      * connection after a response queued from the first call. */
@@ -626,6 +643,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         return reply_text(mc, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
                           "text/plain; charset=utf-8", ready ? "ready\n" : "not ready\n");
     }
+    if (ws_daemon) {
+        if (strcmp(path, "/ws") != 0)
+            return reply_error(mc, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint");
+        if (strcmp(method, "GET") != 0)
+            return reply_error(mc, 405, "method_not_allowed", "use GET");
+        return stream_request(mc, con_cls, &sub_ws_ops);
+    }
     if (strcmp(path, "/events") == 0 || strcmp(path, "/poll") == 0) {
         if (strcmp(method, "GET") != 0)
             return reply_error(mc, 405, "method_not_allowed", "use GET");
@@ -644,7 +668,12 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
         return;
     c->completed = true;
     c->suspended = false;
-    if (c->s) {
+    /* An upgraded WebSocket keeps its stream (sub_ws.c); so does one whose
+     * upgrade is under way. */
+    if (c->ops == &sub_ws_ops && c->phase == CONN_RESPONDED &&
+        (c->ws || toe == MHD_REQUEST_TERMINATED_COMPLETED_OK))
+        ;
+    else if (c->s) {
         log_debug("stream %" PRIu64 " of user %" PRId64 " detached (%d)", c->s->id, c->user_id,
                   (int)toe);
         hub_stream_detach(c->s, loop_unix());
@@ -714,13 +743,23 @@ int http_start(const struct cfg *cfg, struct hub *h, const unsigned char *key)
         log_err("cannot listen on %s:%d", cfg->push_addr, cfg->push_port);
         return CHAT_ERR_IO;
     }
-    log_info("listening on %s:%d", cfg->push_addr, cfg->push_port);
+    sin.sin_port = htons((uint16_t)cfg->push_ws_port);
+    H.dws = MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG, 0, NULL,
+        NULL, on_request, (void *)1, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    if (!H.dws) {
+        log_err("cannot listen on %s:%d", cfg->push_addr, cfg->push_ws_port);
+        return CHAT_ERR_IO;
+    }
+    sub_ws_init(cfg, key);
+    log_info("listening on %s:%d (SSE, long-poll) and %d (WebSocket)", cfg->push_addr,
+             cfg->push_port, cfg->push_ws_port);
     return 0;
 }
 
-int http_epoll_fd(void)
+int http_epoll_fd(bool ws)
 {
-    const union MHD_DaemonInfo *i = MHD_get_daemon_info(H.d, MHD_DAEMON_INFO_EPOLL_FD);
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(ws ? H.dws : H.d, MHD_DAEMON_INFO_EPOLL_FD);
 
     return i ? i->epoll_fd : -1;
 }
@@ -730,13 +769,20 @@ int64_t http_run(bool fd_ready, int64_t now)
     MHD_UNSIGNED_LONG_LONG t;
     unsigned resumed = run_wakes();
 
-    if (fd_ready || resumed || (H.mhd_deadline_ms >= 0 && now >= H.mhd_deadline_ms))
+    if (fd_ready || resumed || (H.mhd_deadline_ms >= 0 && now >= H.mhd_deadline_ms)) {
         MHD_run(H.d);
+        MHD_run(H.dws);
+    }
     if (H.wakes)
         return 0;
     if (MHD_get_timeout(H.d, &t) != MHD_YES) {
-        H.mhd_deadline_ms = -1;
-        return -1;
+        MHD_UNSIGNED_LONG_LONG t2;
+
+        if (MHD_get_timeout(H.dws, &t2) != MHD_YES) {
+            H.mhd_deadline_ms = -1;
+            return -1;
+        }
+        t = t2;
     }
     if (t > 3600000)
         t = 3600000;
@@ -752,6 +798,7 @@ void http_tick(int64_t now)
 
     if (hb_ms <= 0 || hb_ms > 20000)
         hb_ms = 15000;
+    sub_ws_tick(now);
     for (c = H.conns; c; c = next) {
         next = c->next;
         if (c->phase == CONN_AUTH || c->phase == CONN_OPEN) {
@@ -759,6 +806,8 @@ void http_tick(int64_t now)
                 conn_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "stream setup timed out");
             continue;
         }
+        if (c->ops == &sub_ws_ops)
+            continue;
         if (c->ops == &sub_poll_ops) {
             if (c->phase == CONN_STREAM && c->s &&
                 unix_now - c->s->opened_at > HTTP_STREAM_MAX_AGE_S) {
@@ -791,12 +840,16 @@ void http_shutdown_begin(void)
     fd = MHD_quiesce_daemon(H.d);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
+    fd = MHD_quiesce_daemon(H.dws);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    sub_ws_shutdown();
     for (c = H.conns; c; c = next) {
         next = c->next;
         if (c->ops == &sub_poll_ops && c->phase == CONN_STREAM) {
             c->poll_due = true; /* answer at once with what is queued */
             conn_wake(c);
-        } else if (c->ops == &sub_poll_ops && c->phase == CONN_RESPONDED) {
+        } else if (c->ops != &sub_sse_ops && c->phase == CONN_RESPONDED) {
             continue;
         } else if (c->phase == CONN_RESPONDED) {
             if (c->s)
@@ -811,12 +864,13 @@ void http_shutdown_begin(void)
 
 unsigned http_active(void)
 {
-    return H.nconns;
+    return H.nconns + sub_ws_active();
 }
 
 void http_stop(void)
 {
     run_wakes();
+    MHD_stop_daemon(H.dws);
     MHD_stop_daemon(H.d);
-    H.d = NULL;
+    H.d = H.dws = NULL;
 }

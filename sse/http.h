@@ -1,6 +1,8 @@
 /* http.h - chat-push's HTTP side: the MHD daemon, routing, stream auth.
  *
  * Routes (with or without the /api/v1 prefix nginx passes through):
+ *   GET /ws       WebSocket (its own daemon on push_ws_port; sub_ws.c)
+ *   GET /poll     long-poll (sub_poll.c); a cursor alone continues its stream
  *   GET /events   SSE stream (API.md "Real-time events"), auth by
  *                 ?ticket=<hex> or Authorization: Bearer <JWT>; a ?cursor=
  *                 or Last-Event-ID of this process run resumes its stream
@@ -21,8 +23,9 @@
 /* Start the daemon on cfg->push_addr:push_port. key is the JWT key
  * (JWT_KEY_LEN bytes, kept by pointer). Returns 0 or CHAT_ERR_IO. */
 int http_start(const struct cfg *cfg, struct hub *h, const unsigned char *key);
-/* MHD's epoll fd, for the loop. */
-int http_epoll_fd(void);
+/* MHD's epoll fd of the SSE/long-poll daemon or of the WebSocket one, for
+ * the loop. */
+int http_epoll_fd(bool ws);
 /* Resume the connections woken since the last pass (one batch), then let MHD
  * work if its fd was ready, it resumed something, or its timeout passed.
  * Returns the milliseconds the loop may wait for MHD's sake (-1: no limit). */

@@ -125,9 +125,10 @@ struct hub_stream {
     struct hub *hub;
     struct hub_node idn; /* by id, for resumes */
     struct hub_user *user;
-    uint64_t id;        /* unique in this process run */
-    uint64_t secret;    /* 64 random bits: a cursor is a capability of this stream */
-    int64_t session_id; /* 0 when unknown */
+    uint64_t id;           /* unique in this process run */
+    uint64_t secret;       /* 64 random bits: a cursor is a capability of this stream */
+    int64_t session_id;    /* 0 when unknown */
+    int64_t token_version; /* the user's, read with the baseline (WebSocket ops) */
     enum hub_stream_state state;
     bool needs_resync;          /* a Redis reconnect happened: resync once subscribed */
     int unconfirmed;            /* channels of this stream without a SUBSCRIBE reply */

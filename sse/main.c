@@ -20,8 +20,10 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "conn.h"
 #include "crypto.h"
 #include "err.h"
+#include "fwd.h"
 #include "http.h"
 #include "hub.h"
 #include "jwt.h"
@@ -136,6 +138,7 @@ static const struct hub_ops hub_ops = {
 static int setup_fds(void)
 {
     static struct loop_io mhd_io = LOOP_IO_INIT(on_mhd);
+    static struct loop_io mhd_ws_io = LOOP_IO_INIT(on_mhd);
     static struct loop_io timer_io = LOOP_IO_INIT(on_timer);
     static struct loop_io sig_io = LOOP_IO_INIT(on_signal);
     struct itimerspec its = {{0, TICK_MS * 1000000L}, {0, TICK_MS * 1000000L}};
@@ -151,7 +154,8 @@ static int setup_fds(void)
     if (P.sigfd < 0 || P.timerfd < 0 || timerfd_settime(P.timerfd, 0, &its, NULL))
         return CHAT_ERR_IO;
     if (loop_io_set(&sig_io, P.sigfd, EPOLLIN) || loop_io_set(&timer_io, P.timerfd, EPOLLIN) ||
-        loop_io_set(&mhd_io, http_epoll_fd(), EPOLLIN))
+        loop_io_set(&mhd_io, http_epoll_fd(false), EPOLLIN) ||
+        loop_io_set(&mhd_ws_io, http_epoll_fd(true), EPOLLIN))
         return CHAT_ERR_IO;
     return 0;
 }
@@ -191,8 +195,14 @@ static void run(void)
         if (P.tick_due)
             tick();
         pgq_poll();
+        fwd_run(now_ms);
+        sub_ws_run(now_ms);
         wait_ms = http_run(P.mhd_ready, now_ms);
         P.mhd_ready = false;
+        if (sub_ws_busy())
+            wait_ms = 0;
+        else if (fwd_wait_ms(now_ms) >= 0 && (wait_ms < 0 || fwd_wait_ms(now_ms) < wait_ms))
+            wait_ms = fwd_wait_ms(now_ms);
         if (P.stopping && (http_active() == 0 || now_ms >= P.stop_deadline_ms))
             break;
         if (wait_ms < 0 || wait_ms > TICK_MS)
@@ -267,13 +277,22 @@ int main(int argc, char **argv)
     node_name(node, sizeof(node));
     rds_init(&P.hub, P.cfg.redis_host, P.cfg.redis_port, node);
     pgq_init(P.cfg.db_conninfo);
+    {
+        char base[64];
+
+        snprintf(base, sizeof(base), "http://127.0.0.1:%d", P.cfg.port);
+        if (fwd_init(base))
+            die("chat-push: cannot set up libcurl");
+    }
     sync_init(&P.hub);
     log_info("started, redis %s:%d, heartbeat %d s", P.cfg.redis_host, P.cfg.redis_port,
              P.cfg.heartbeat);
 
     run();
 
+    sub_ws_run(now_ms);
     http_stop();
+    fwd_close();
     rds_close();
     pgq_close();
     hub_release(&P.hub);
