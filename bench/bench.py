@@ -127,6 +127,7 @@ def render(results, meta, out):
              "machine is shared, so compare rows of one run, not runs" %
              (m["nproc"], m["cpu"], m["kernel"], m["load"]))
     L.append("- software: %s; %s; %s; %s" % (m["nginx"], m["postgres"], m["redis"], m["wrk"]))
+    L.append("- tree: %s (git describe --always --dirty)" % m["commit"])
     L.append("- chat-api: %s worker threads (CHAT_API_THREADS); hello_fcgi: the same count; "
              "nginx: 2 workers; PostgreSQL: synchronous_commit=on, fsync on (chatctl defaults)"
              % m["threads"])

@@ -41,6 +41,7 @@ pick_ports() {
     for i in $(seq 50); do
         p=$((20000 + (RANDOM % 2000) * 10))
         port_free "$p" && port_free $((p + 1)) && port_free $((p + 2)) && port_free $((p + 3)) &&
+            port_free $((p + 4)) &&
             { echo "$p"; return 0; }
     done
     return 1
@@ -118,12 +119,19 @@ open(path, "w").write(conf.replace(anchor, hello + anchor, 1))
 EOF
 "${AS[@]}" nginx -q -p "$CHAT_HOME/nginx" -c "$NGX_CONF" -t || die "nginx config with /hello/ is invalid"
 kill -HUP "$(cat "$RUN/nginx.pid")"
-for _ in $(seq 100); do
-    curl -fsS -o /dev/null "$URL/hello/tiny" 2>/dev/null && break
-    sleep 0.1
+# The reload is asynchronous, and before it /hello/ falls to index.html:
+# wait for the app's own answer, from every worker (several tries).
+hello_ok() { [ "$(curl -fsS "$URL/hello/tiny" 2>/dev/null)" = '{"ok":true}' ]; }
+ok=0
+for _ in $(seq 200); do
+    if hello_ok; then ok=$((ok + 1)); else ok=0; fi
+    [ "$ok" -ge 20 ] && break
+    sleep 0.05
 done
-curl -fsS -o /dev/null "$URL/hello/tiny" || die "the hello app does not answer through nginx"
+[ "$ok" -ge 20 ] || die "the hello app does not answer through nginx"
 HELLO_PAGE_BYTES=$(curl -fsS "$URL/hello/page" | wc -c)
+curl -fsS "$URL/hello/page" | $PY -c 'import json,sys; assert len(json.load(sys.stdin)["messages"]) == 50' ||
+    die "the hello app's page is not a page of 50 messages"
 
 # pgbench scripts: a random (chat, member) pair per transaction, the same
 # pairs as the wrk scripts, through CASE chains (pgbench has no arrays).
@@ -238,7 +246,7 @@ m = {"date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
      "wrk": out("wrk", "-v").split(" Copyright")[0].split("\n")[0],
      "threads": "$CHAT_API_THREADS", "conc": "$CONC", "wrk_threads": "$WT",
      "warmup": "$WARM", "duration": "$DUR", "users": "$NUSERS", "seed_msgs": "$SEED_MSGS",
-     "page_bytes": "$PAGE_BYTES", "load": "$LOAD_BEFORE before, $LOAD_AFTER after", "hello_page_bytes": "$HELLO_PAGE_BYTES",
+     "page_bytes": "$PAGE_BYTES", "commit": "$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo ?)", "load": "$LOAD_BEFORE before, $LOAD_AFTER after", "hello_page_bytes": "$HELLO_PAGE_BYTES",
      "scripts": {n: open("$W/" + n.replace(".sql", "_spread.sql")).read()
                  for n in ("pg_func.sql", "pg_raw.sql")}}
 json.dump(m, open(sys.argv[1], "w"))
