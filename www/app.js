@@ -1153,7 +1153,14 @@ async function postPending(cid, p) {
     if (epoch !== state.epoch) return;
     const store = state.stores.get(cid);
     if (!store || !store.pending.has(p.client_msg_id)) return; // arrived through the stream meanwhile
-    if (retryable(e) && p._attempts <= AUTO_RETRIES) {
+    if (e.status === 0 && navigator.onLine === false) {
+      // Offline: wait for the browser to come back (the 'online' event),
+      // without spending the automatic retries.
+      p._status = 'pending';
+      p._retrying = true;
+      p._attempts = Math.max(0, p._attempts - 1);
+      p._waitOnline = true;
+    } else if (retryable(e) && p._attempts <= AUTO_RETRIES) {
       p._status = 'pending';
       p._retrying = true;
       const exp = Math.min(30_000, 1000 * 2 ** (p._attempts - 1));
@@ -1174,7 +1181,7 @@ async function postPending(cid, p) {
 function retryPendingNow() {
   for (const [cid, store] of state.stores) {
     for (const p of store.pending.values()) {
-      if (p._status === 'pending' && p._timer && !p._inflight) postPending(cid, p);
+      if (p._status === 'pending' && (p._timer || p._waitOnline) && !p._inflight) { p._waitOnline = false; postPending(cid, p); }
     }
   }
 }
