@@ -254,3 +254,13 @@ EOF
 $PY "$BENCH/bench.py" render "$RESULTS" "$W/meta.json" "$OUT"
 say "wrote $OUT"
 grep -E '^\| ' "$OUT" >&2
+
+# chat-push beside nchan (bench/push/run.sh): its own stack, nginx with nchan
+# and load client; its section goes to bench/out/push.md and is appended here.
+if wants push; then
+    if "$BENCH/push/run.sh"; then
+        { printf '\n'; cat "$ROOT/bench/out/push.md"; } >>"$OUT"
+    else
+        say "the push benchmark failed; $OUT has no push section"
+    fi
+fi
