@@ -6,12 +6,14 @@
  * Two modes, one epoll loop each, no threads:
  *
  *   loadgen sub -k chat|nchan -t sse|poll|ws -p PORT[,PORT...] -f FILE [-n N] [-o OFF]
- *               [-H 127.0.0.1] [-b 127.0.0.2] [-B 8] [-c 4000] [-i 1000] [-x PREFIX]
+ *               [-H 127.0.0.1] [-b 127.0.0.2] [-B 8] [-c 4000] [-P 256] [-i 1000] [-x PREFIX]
  *     Holds N streams (lines OFF.. of FILE, "<chat_or_channel_id> <token|->"),
  *     spread over the ports round-robin and over B source addresses from -b
  *     (bind() before connect(), IP_BIND_ADDRESS_NO_PORT: one source address
  *     reaches one destination port at most ~28,000 times). Opens at most -c
- *     connections a second. Every delivery whose payload holds a marker
+ *     connections a second, with at most -P (256) of them not ready yet
+ *     (chat: before the first event, `resync`; so the server's stream
+ *     setup is never flooded past its timeouts). Every delivery whose payload holds a marker
  *     "ts<C>=<19 digits>" (C: L for load, P for probes; CLOCK_REALTIME ns at
  *     publish) is counted and its latency goes into a histogram per class.
  *     A stats line goes to stdout every -i ms; SIGUSR1 starts a measuring
@@ -463,7 +465,7 @@ static struct {
     long n;
     struct sconn *c;
     long next_open, connecting, held, ready, opened, closes, errors, reconnects;
-    long max_connecting;
+    long pending, max_pending; /* open but not ready yet (setup in progress) */
     double open_rate;
     uint64_t deliv[2], deliv_total, bytes;
     struct hist h[2]; /* L, P */
@@ -535,6 +537,7 @@ static void mark_ready(struct sconn *c)
     if (!c->ready) {
         c->ready = true;
         S.ready++;
+        S.pending--;
     }
 }
 
@@ -729,6 +732,7 @@ static void sc_open(struct sconn *c)
     c->wanted_out = true;
     ep_set(fd, EPOLLIN | EPOLLOUT, c, true);
     S.connecting++;
+    S.pending++;
     S.opened++;
     if (connect(fd, (struct sockaddr *)&dst, sizeof(dst)) && errno != EINPROGRESS) {
         fprintf(stderr, "loadgen: connect: %s\n", strerror(errno));
@@ -746,6 +750,8 @@ static void sc_close(struct sconn *c, bool error)
         S.held--;
     if (c->ready)
         S.ready--;
+    else
+        S.pending--;
     close(c->fd);
     c->fd = -1;
     c->held = c->ready = false;
@@ -759,7 +765,7 @@ static void sc_close(struct sconn *c, bool error)
         S.errors++;
     else
         S.closes++;
-    c->retry_at_ms = mono_ms() + 1000;
+    c->retry_at_ms = mono_ms() + 1000 + rand() % 2000; /* no reconnect storms */
     S.reconnects++;
 }
 
@@ -990,9 +996,9 @@ static int sub_main(int argc, char **argv)
     S.host = "127.0.0.1";
     S.nsrc = 8;
     S.open_rate = 4000;
-    S.max_connecting = 512;
+    S.max_pending = 256;
     S.prefix = NULL;
-    while ((o = getopt(argc, argv, "k:t:p:f:n:o:H:b:B:c:i:x:")) != -1) {
+    while ((o = getopt(argc, argv, "k:t:p:f:n:o:H:b:B:c:i:x:P:")) != -1) {
         switch (o) {
         case 'k': S.kind = strcmp(optarg, "nchan") == 0 ? K_NCHAN : K_CHAT; break;
         case 't':
@@ -1008,6 +1014,7 @@ static int sub_main(int argc, char **argv)
         case 'c': S.open_rate = atof(optarg); break;
         case 'i': interval = atoi(optarg); break;
         case 'x': S.prefix = optarg; break;
+        case 'P': S.max_pending = atol(optarg); break;
         default: return 2;
         }
     }
@@ -1034,7 +1041,7 @@ static int sub_main(int argc, char **argv)
 
         /* Open new connections at the configured rate. */
         budget = (long)((double)(now - start) * S.open_rate / 1000.0) + 1 - S.next_open;
-        while (budget-- > 0 && S.next_open < S.n && S.connecting < S.max_connecting)
+        while (budget-- > 0 && S.next_open < S.n && S.pending < S.max_pending)
             sc_open(&S.c[S.next_open++]);
         /* Reconnect closed ones (cheap scan once a stats interval is enough
          * for long-lived streams; long-poll reconnects immediately below). */
@@ -1060,14 +1067,14 @@ static int sub_main(int argc, char **argv)
                 struct sconn *c = &S.c[i];
 
                 if (c->fd < 0 && c->retry_at_ms >= 0 && c->retry_at_ms <= now &&
-                    S.connecting < S.max_connecting) {
+                    S.pending < S.max_pending) {
                     sc_open(c);
                     reopen++;
                 }
             }
-            printf("STAT t=%.1f conns=%ld connecting=%ld held=%ld ready=%ld deliv/s=%.0f "
+            printf("STAT t=%.1f conns=%ld pending=%ld connecting=%ld held=%ld ready=%ld deliv/s=%.0f "
                    "total=%" PRIu64 " errors=%ld closes=%ld reopen=%ld\n",
-                   (double)(now - start) / 1000.0, S.n, S.connecting, S.held, S.ready,
+                   (double)(now - start) / 1000.0, S.n, S.pending, S.connecting, S.held, S.ready,
                    (double)(S.deliv_total - last_deliv) * 1000.0 / (double)(now - last_stat),
                    S.deliv_total, S.errors, S.closes, reopen);
             fflush(stdout);

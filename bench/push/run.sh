@@ -37,7 +37,7 @@ N=${PUSH_CONNS:-10000}
 GROUP=10
 PROBES=${PUSH_PROBE_CHATS:-100}
 SIZE=${PUSH_MSG_BYTES:-512}
-RATES=${PUSH_RATES:-"2000 5000 10000 15000 20000 30000 40000 60000"}
+RATES=${PUSH_RATES:-"500 1000 2000 3000 4000 6000 8000 12000 16000 24000"}
 STEP=${PUSH_STEP_SECS:-5}
 WARM=2
 LAT_SECS=${PUSH_LAT_SECS:-10}
@@ -251,7 +251,7 @@ bench_target() { # target
     lpid=$LAST_PID
     sub_start "$t-probe" "$kind" "$port" "$W/probe_subs.txt" "$NPROBE" 127.0.1.2 "$prefix"
     ppid=$LAST_PID
-    wait_ready "$t-load" "$N" 120 && wait_ready "$t-probe" "$NPROBE" 60 ||
+    wait_ready "$t-load" "$N" 600 && wait_ready "$t-probe" "$NPROBE" 120 ||
         say "$t: not every stream is ready; measuring what is held"
     sleep 2
     # shellcheck disable=SC2086
@@ -379,7 +379,7 @@ if [ "$MAXC" -gt 0 ]; then
             mpids+=("$!")
             PIDS+=("$!")
         done
-        for _ in $(seq 240); do
+        for _ in $(seq 1200); do
             tot=0
             for i in $(seq 1 "$NPROC"); do
                 v=$(stat_field "max-$t-$i" ready)
