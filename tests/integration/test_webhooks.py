@@ -142,7 +142,10 @@ def create_webhook(user, url, events, chat_ids=None, token=None):
 
 def delete_created_webhooks():
     """Delete the webhooks a test made: their receivers are gone, and the
-    stack would retry them for a day."""
+    stack would retry them for a day. CHAT_TEST_KEEP_WEBHOOKS=1 keeps them
+    (and their delivery logs) for a look afterwards."""
+    if os.environ.get("CHAT_TEST_KEEP_WEBHOOKS"):
+        return
     while _created:
         user, wid = _created.pop()
         user.req("DELETE", "/webhooks/%d" % wid)
