@@ -103,7 +103,7 @@ static void test_file_then_env_precedence(void **state)
     char err[256];
 
     write_conf("; comment\n[core]\nport = 7000\n[api]\napi_threads = 4\nbody_limit = 2048\n"
-               "[auth]\njwt_issuer = file-iss\n[notify]\nwhatever = 1\n");
+               "[auth]\njwt_issuer = file-iss\n[someday]\nwhatever = 1\n");
     setenv("CHAT_API_THREADS", "16", 1);
     setenv("CHAT_JWT_ISSUER", "env-iss", 1);
     assert_int_equal(cfg_load(&c, conf, err, sizeof(err)), 0);
