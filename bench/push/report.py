@@ -33,6 +33,7 @@ peak = {r[1]: r for r in rows if r[0] == "peak"}
 lat_rows = {r[1]: r for r in rows if r[0] == "latency"}
 fan = [r for r in rows if r[0] == "fanout"]
 mx = {r[1]: r for r in rows if r[0] == "max"}
+loads = ", ".join("%s %s" % (NAME[r[1]], r[2]) for r in rows if r[0] == "load")
 o = []
 w = o.append
 w("## Push: chat-push beside nchan\n")
@@ -47,6 +48,10 @@ w("Measured by `bench/push/run.sh` on %s: %s cores, Linux %s, nginx %s, "
   % (datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"), nproc, kernel,
      nginx, nchan, tr.upper(), f(conns), f(pconns), size))
 
+if loads:
+    w("Load average (1 min) when each target's streams were up: %s. Other work on "
+      "this machine competes for the same 2 cores; the targets run one after the "
+      "other in the same run, so compare them with that in mind.\n" % loads)
 w("### Idle streams and memory\n")
 w("| target | streams held | RSS before (MB) | RSS after (MB) | KB per stream | vs nchan |")
 w("|---|---:|---:|---:|---:|---:|")

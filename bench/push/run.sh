@@ -59,7 +59,9 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 pick_ports() {
     local p i k ok
     for i in $(seq 50); do
-        p=$((20000 + (RANDOM % 1200) * 10)) # below the ephemeral range
+        # 10000-19999: below the ephemeral ports and apart from tests/run.sh
+        # and bench/run.sh (20000-39999), which may run at the same time.
+        p=$((10000 + (RANDOM % 1000) * 10))
         ok=1
         for k in 0 1 2 3 4 5 6 7 8 9; do port_free $((p + k)) || { ok=; break; }; done
         [ -n "$ok" ] && { echo "$p"; return 0; }
@@ -133,10 +135,11 @@ start_nchan() { # workers
     "${AS[@]}" nginx -p "$NDIR" -c "$NDIR/nginx.conf" </dev/null >>"$NDIR/stderr.log" 2>&1 &
     NCHAN_PID=$!
     for _ in $(seq 100); do
-        curl -fsS -o /dev/null "http://127.0.0.1:$NCHAN_PORT/healthz" 2>/dev/null && return 0
+        kill -0 "$NCHAN_PID" 2>/dev/null || break
+        [ "$(curl -fsS "http://127.0.0.1:$NCHAN_PORT/healthz" 2>/dev/null)" = "nchan-bench" ] && return 0
         sleep 0.1
     done
-    die "nchan nginx did not come up"
+    die "nchan nginx did not come up: $(tail -n 2 "$NDIR/error.log" 2>/dev/null)"
 }
 stop_nchan() {
     [ -n "$NCHAN_PID" ] || return 0
@@ -258,6 +261,7 @@ bench_target() { # target
     rss1=$(rss_kb $srvpids)
     local held=$(($(stat_field "$t-load" held) + $(stat_field "$t-probe" held)))
     res idle "$t" "$held" "$rss0" "$rss1"
+    res load "$t" "$(cut -d' ' -f1 /proc/loadavg)"
     say "$t: $held streams held, RSS $rss0 -> $rss1 kB ($(((rss1 - rss0) * 1024 / (held > 0 ? held : 1))) B each)"
 
     # (b) fan-out ladder
