@@ -89,6 +89,9 @@ void conn_fail(struct push_conn *c, unsigned status, const char *code, const cha
 enum MHD_Result http_reply_error(struct MHD_Connection *mc, unsigned status, const char *code,
                                  const char *message);
 
+/* An upgraded connection was closed: run the WebSocket daemon soon (http.c). */
+void http_kick_ws(void);
+
 /* sub_poll.c */
 extern const struct sub_ops sub_poll_ops;
 /* The handler ran for c in CONN_STREAM: answer {events, cursor} if events

@@ -764,6 +764,13 @@ int http_epoll_fd(bool ws)
     return i ? i->epoll_fd : -1;
 }
 
+static bool ws_kicked;
+
+void http_kick_ws(void)
+{
+    ws_kicked = true;
+}
+
 int64_t http_run(bool fd_ready, int64_t now)
 {
     MHD_UNSIGNED_LONG_LONG t;
@@ -772,6 +779,11 @@ int64_t http_run(bool fd_ready, int64_t now)
     if (fd_ready || resumed || (H.mhd_deadline_ms >= 0 && now >= H.mhd_deadline_ms)) {
         MHD_run(H.d);
         MHD_run(H.dws);
+        ws_kicked = false;
+    }
+    if (ws_kicked) {
+        ws_kicked = false;
+        MHD_run(H.dws); /* let it clean up closed upgrades */
     }
     if (H.wakes)
         return 0;

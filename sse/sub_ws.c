@@ -58,6 +58,7 @@ struct ws_state {
     size_t extra_len, extra_off;
     bool msg_queued; /* an event message sits in wslay's queue */
     bool closing, finished, pending;
+    bool peer_gone; /* recv saw EOF or an error */
     int64_t close_at_ms, last_in_ms, last_ping_ms;
     uint16_t close_code;
     struct ws_op *ops;
@@ -180,10 +181,12 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
         w->last_in_ms = loop_now_ms();
         return n;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    else
+    } else {
+        w->peer_gone = true;
         wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    }
     return -1;
 }
 
@@ -339,7 +342,10 @@ static void ws_finish(struct ws_state *w)
             hub_stream_detach(c->s, loop_unix());
         c->s = NULL;
     }
+    /* The peer sees the end now; MHD closes the descriptor on its next run. */
+    shutdown(w->fd, SHUT_RDWR);
     MHD_upgrade_action(w->urh, MHD_UPGRADE_ACTION_CLOSE);
+    http_kick_ws();
     if (w->prev)
         w->prev->next = w->next;
     else
@@ -371,9 +377,21 @@ static void ws_pump(struct ws_state *w, bool readable)
 
     if (w->finished)
         return;
-    if (readable && wslay_event_want_read(w->wc) && wslay_event_recv(w->wc) != 0) {
-        ws_finish(w);
-        return;
+    if (readable && wslay_event_want_read(w->wc)) {
+        int rc = wslay_event_recv(w->wc);
+
+        if (rc != 0) {
+            /* wslay answers most protocol errors with its own 1002 close, but
+             * an error of its frame parser (an oversized or fragmented
+             * control frame) only queues a close without a code: say 1002
+             * ourselves, best effort, and drop the connection. */
+            static const unsigned char close_1002[] = {0x88, 0x02, 0x03, 0xea};
+
+            if (!w->peer_gone && !wslay_event_get_close_sent(w->wc))
+                (void)!send(w->fd, close_1002, sizeof(close_1002), MSG_NOSIGNAL);
+            ws_finish(w);
+            return;
+        }
     }
     for (;;) {
         ws_queue_event(w);
