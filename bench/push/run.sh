@@ -63,7 +63,7 @@ pick_ports() {
         # and bench/run.sh (20000-39999), which may run at the same time.
         p=$((10000 + (RANDOM % 1000) * 10))
         ok=1
-        for k in 0 1 2 3 4 5 6 7 8 9; do port_free $((p + k)) || { ok=; break; }; done
+        for k in $(seq 0 15); do port_free $((p + k)) || { ok=; break; }; done
         [ -n "$ok" ] && { echo "$p"; return 0; }
     done
     return 1
@@ -77,8 +77,8 @@ CHAT_PORT=$(pick_ports) || die "no free ports"
 PUSH_PORT=$((CHAT_PORT + 1))
 PG_PORT=$((CHAT_PORT + 2))
 REDIS_PORT=$((CHAT_PORT + 3))
-NCHAN_PORT=$((CHAT_PORT + 5))
-EXTRA_PORT0=$((CHAT_PORT + 6)) # extra chat-push processes for the max test
+NCHAN_PORT=$((CHAT_PORT + 8)) # chatctl takes +0 to +5
+EXTRA_PORT0=$((CHAT_PORT + 10)) # extra chat-push processes (max test): +10.. and WS +13..
 export CHAT_RATE_AUTH=1000000 CHAT_RATE_READ=10000000 CHAT_RATE_WRITE=10000000
 export CHAT_PUSH_MAX_CONNS=19500
 W=$CHAT_HOME/bench
@@ -353,7 +353,7 @@ if [ "$MAXC" -gt 0 ]; then
     pushpids=$(pid_of chat-push)
     for i in $(seq 2 "$NPROC"); do
         p=$((EXTRA_PORT0 + i - 2))
-        CHAT_PUSH_PORT=$p "${AS[@]}" "$CHAT_BIN/chat-push" </dev/null >>"$CHAT_HOME/log/chat-push-$i.log" 2>&1 &
+        CHAT_PUSH_PORT=$p CHAT_PUSH_WS_PORT=$((p + 3)) "${AS[@]}" "$CHAT_BIN/chat-push" </dev/null >>"$CHAT_HOME/log/chat-push-$i.log" 2>&1 &
         PIDS+=("$!")
         pushpids="$pushpids $!"
         ports="$ports,$p"
