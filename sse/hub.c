@@ -1332,6 +1332,25 @@ unsigned hub_user_nstreams(struct hub *h, int64_t user_id)
     return n;
 }
 
+void hub_each_user(struct hub *h, void (*fn)(void *arg, int64_t user_id, unsigned attached),
+                   void *arg)
+{
+    size_t i;
+
+    for (i = 0; i < h->users->cap; i++) {
+        struct hub_node *n;
+
+        for (n = h->users->slots[i]; n; n = n->hnext) {
+            struct hub_stream *s;
+            unsigned k = 0;
+
+            for (s = ((struct hub_user *)n)->streams; s; s = s->user_next)
+                k += s->ops != NULL;
+            fn(arg, n->key, k);
+        }
+    }
+}
+
 size_t hub_count_chats(const struct hub *h)
 {
     return h->chats->n;

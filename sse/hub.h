@@ -247,6 +247,11 @@ size_t hub_chat_ids(const struct hub *h, int64_t *out, size_t max);
 /* Streams of user_id attached to a connection (for the per-user cap). */
 unsigned hub_user_nstreams(struct hub *h, int64_t user_id);
 
+/* Call fn for every local user with the number of its streams attached to
+ * a connection (presence: online while one is). */
+void hub_each_user(struct hub *h, void (*fn)(void *arg, int64_t user_id, unsigned attached),
+                   void *arg);
+
 /* Counts, for /readyz, logs and tests. */
 size_t hub_count_chats(const struct hub *h);
 size_t hub_count_users(const struct hub *h);

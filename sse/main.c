@@ -30,6 +30,7 @@
 #include "log.h"
 #include "loop.h"
 #include "pgq.h"
+#include "presence.h"
 #include "rds_sub.h"
 #include "sync.h"
 
@@ -172,6 +173,8 @@ static void tick(void)
         last_http_tick = now_ms;
         http_tick(now_ms);
         hub_tick(&P.hub, now_unix);
+        if (!P.stopping)
+            presence_tick(now_ms);
     }
 }
 
@@ -285,6 +288,7 @@ int main(int argc, char **argv)
             die("chat-push: cannot set up libcurl");
     }
     sync_init(&P.hub);
+    presence_init(&P.hub);
     log_info("started, redis %s:%d, heartbeat %d s", P.cfg.redis_host, P.cfg.redis_port,
              P.cfg.heartbeat);
 
@@ -295,6 +299,7 @@ int main(int argc, char **argv)
     fwd_close();
     rds_close();
     pgq_close();
+    presence_release();
     hub_release(&P.hub);
     cfg_release(&P.cfg);
     log_info("stopped");

@@ -11,6 +11,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -309,6 +310,19 @@ void rds_close(void)
     conn_drop(&R.cmd);
     free(R.host);
     R.host = NULL;
+}
+
+int rds_command(const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    if (!R.cmd.connected)
+        return CHAT_ERR_REDIS;
+    va_start(ap, fmt);
+    rc = redisvAsyncCommand(R.cmd.ac, NULL, NULL, fmt, ap);
+    va_end(ap);
+    return rc == REDIS_OK ? 0 : CHAT_ERR_REDIS;
 }
 
 /* ---- tickets ---- */

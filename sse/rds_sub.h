@@ -37,6 +37,11 @@ bool rds_ready(void);
 int rds_subscribe(void *ctx, enum hub_chan_kind kind, int64_t id);
 int rds_unsubscribe(void *ctx, enum hub_chan_kind kind, int64_t id);
 
+/* Send a command on the command context, answer ignored (presence SET,
+ * DEL, PUBLISH). Commands of one loop pass leave in one write: a pipeline.
+ * Returns 0 or CHAT_ERR_REDIS (not connected). */
+int rds_command(const char *fmt, ...);
+
 /* Result of rds_ticket_take: status 0 with the stored value (len bytes, valid
  * during the call), CHAT_ERR_NOT_FOUND for a missing or spent ticket, or
  * CHAT_ERR_REDIS. Always called exactly once, never from inside
