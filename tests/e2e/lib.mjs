@@ -78,7 +78,7 @@ export async function newUserPage(name, viewport = { width: 1100, height: 720 },
   return page;
 }
 
-export async function register(page, u) {
+export async function register(page, u, { connectTimeout = 10000 } = {}) {
   await page.goto(`${BASE}/`, { waitUntil: 'domcontentloaded', timeout: 15000 });
   await expectVisible(page, page.locator('#auth-form'), `${u.username}: login form`, 10000);
   await page.click('#auth-toggle');
@@ -92,7 +92,7 @@ export async function register(page, u) {
     const err = await page.locator('#auth-error').textContent().catch(() => '');
     fail(`${u.username}: registration did not reach the app within 10 s${err ? ` (form says: "${err}")` : ''}`);
   }
-  await waitConnected(page, u.username);
+  await waitConnected(page, u.username, connectTimeout);
 }
 
 export async function waitConnected(page, who, timeout = 10000) {
