@@ -196,7 +196,7 @@ sub_stop() {
     for p in "$@"; do wait "$p" 2>/dev/null || true; done
 }
 stat_field() { # name field -> from the last STAT line
-    grep '^STAT' "$W/$1.log" 2>/dev/null | tail -n 1 | tr ' ' '\n' | sed -n "s/^$2=//p"
+    { grep '^STAT' "$W/$1.log" 2>/dev/null || true; } | tail -n 1 | tr ' ' '\n' | sed -n "s/^$2=//p"
 }
 wait_ready() { # name n seconds
     local r
@@ -210,7 +210,7 @@ wait_ready() { # name n seconds
     return 1
 }
 summary() { # name key -> value from the last SUMMARY line
-    grep '^SUMMARY' "$W/$1.log" | tail -n 1 | tr ' ' '\n' | sed -n "s/^$2=//p"
+    { grep '^SUMMARY' "$W/$1.log" || true; } | tail -n 1 | tr ' ' '\n' | sed -n "s/^$2=//p"
 }
 window() { # secs subpid... : USR1, sleep, USR2
     local s=$1 p
