@@ -41,6 +41,29 @@ struct hub_held {
     struct hub_held *next;
 };
 
+/* A queue slot a message event was pushed to: valid while that stream lives
+ * and still holds the event at that sequence number. */
+struct hub_slot {
+    uint64_t stream_id, qseq;
+};
+
+/* A message.created or message.updated event fanned out in a chat, and the
+ * slots it went to, so a message.deleted can purge it (hub.h). ev is not a
+ * reference: it is alive while one of its slots is valid. */
+struct hub_msgent {
+    struct hub_msgent *next;
+    struct hub_event *ev;
+    int64_t seq; /* the message's */
+    unsigned n, cap;
+    struct hub_slot *slots;
+};
+
+static void msgent_free(struct hub_msgent *x)
+{
+    free(x->slots);
+    free(x);
+}
+
 struct hub_chat {
     struct hub_node n;
     int64_t version; /* every version up to this one went out to the chat's members */
@@ -51,6 +74,9 @@ struct hub_chat {
     int64_t want;       /* a version known to exist (a held event, PostgreSQL) */
     int64_t fetch_from; /* version when the fetch in flight started */
     bool fetching;
+    struct hub_msgent *msgs, *msgs_tail; /* message events pushed, oldest first */
+    size_t nslots;                       /* slots recorded in msgs */
+    size_t nslots_live;                  /* of them valid at the last compaction */
 };
 
 struct hub_member {
@@ -232,7 +258,7 @@ struct hub_event *hub_event_new(const char *json, size_t len)
     cJSON *root = json_parse(json, len, &why);
     const cJSON *type;
     struct hub_event *ev = NULL;
-    int64_t chat_id, user_id, version = 0, session_id = -1;
+    int64_t chat_id, user_id, version = 0, session_id = -1, msg_seq = 0;
     const cJSON *v;
 
     if (!root)
@@ -249,11 +275,16 @@ struct hub_event *hub_event_new(const char *json, size_t len)
     v = cJSON_GetObjectItemCaseSensitive(root, "session_id");
     if (v && !cJSON_IsNull(v) && json_get_int(v, 0, ((int64_t)1 << 53) - 1, &session_id))
         goto out;
+    v = cJSON_GetObjectItemCaseSensitive(root, "message");
+    if (cJSON_IsObject(v) && json_get_int(cJSON_GetObjectItemCaseSensitive(v, "seq"), 1,
+                                          ((int64_t)1 << 53) - 1, &msg_seq))
+        msg_seq = 0;
     ev = event_build(type->valuestring, strlen(type->valuestring), json, len, true);
     ev->chat_id = chat_id;
     ev->user_id = user_id;
     ev->version = version;
     ev->session_id = session_id;
+    ev->msg_seq = msg_seq;
 out:
     cJSON_Delete(root);
     return ev;
@@ -273,6 +304,95 @@ struct hub_event *hub_event_resync(int64_t chat_id)
     ev->chat_id = chat_id;
     ev->session_id = -1;
     return ev;
+}
+
+/* Skip the JSON string starting at j[*i] (a quote). */
+static void json_skip_string(const char *j, size_t len, size_t *i)
+{
+    for ((*i)++; *i < len && j[*i] != '"'; (*i)++)
+        if (j[*i] == '\\')
+            (*i)++;
+    (*i)++;
+}
+
+static void json_skip_ws(const char *j, size_t len, size_t *i)
+{
+    while (*i < len && (j[*i] == ' ' || j[*i] == '\t' || j[*i] == '\r' || j[*i] == '\n'))
+        (*i)++;
+}
+
+/* Skip the JSON value starting at j[*i]. */
+static void json_skip_value(const char *j, size_t len, size_t *i)
+{
+    int depth = 0;
+
+    while (*i < len) {
+        char ch = j[*i];
+
+        if (ch == '"') {
+            json_skip_string(j, len, i);
+            if (depth == 0)
+                return;
+            continue;
+        }
+        if (ch == '{' || ch == '[') {
+            depth++;
+        } else if (ch == '}' || ch == ']') {
+            if (depth == 0)
+                return; /* the enclosing object ends: so does the scalar */
+            if (--depth == 0) {
+                (*i)++;
+                return;
+            }
+        } else if (depth == 0 &&
+                   (ch == ',' || ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n')) {
+            return;
+        }
+        (*i)++;
+    }
+}
+
+/* Where the value of member `name` of the JSON object j (checked JSON, as in
+ * an event) lies: true with its offset and length, false if absent. */
+static bool json_member(const char *j, size_t len, const char *name, size_t *off, size_t *vlen)
+{
+    size_t i = 0, nlen = strlen(name);
+
+    json_skip_ws(j, len, &i);
+    if (i >= len || j[i] != '{')
+        return false;
+    i++;
+    for (;;) {
+        size_t k;
+        bool match;
+
+        json_skip_ws(j, len, &i);
+        if (i >= len || j[i] != '"')
+            return false;
+        k = i + 1;
+        json_skip_string(j, len, &i);
+        if (i > len)
+            return false;
+        match = i - k - 1 == nlen && memcmp(j + k, name, nlen) == 0;
+        json_skip_ws(j, len, &i);
+        if (i >= len || j[i] != ':')
+            return false;
+        i++;
+        json_skip_ws(j, len, &i);
+        k = i;
+        json_skip_value(j, len, &i);
+        if (i > len)
+            return false;
+        if (match) {
+            *off = k;
+            *vlen = i - k;
+            return true;
+        }
+        json_skip_ws(j, len, &i);
+        if (i >= len || j[i] != ',')
+            return false;
+        i++;
+    }
 }
 
 void hub_event_ref(struct hub_event *ev)
@@ -307,6 +427,12 @@ static void node_free(struct hub *h, struct hub_node *n)
             c->held = x->next;
             hub_event_unref(x->ev);
             free(x);
+        }
+        while (c->msgs) {
+            struct hub_msgent *x = c->msgs;
+
+            c->msgs = x->next;
+            msgent_free(x);
         }
     }
     free(n);
@@ -381,7 +507,7 @@ static struct hub_chat *chat_get(struct hub *h, int64_t id, int64_t version, boo
 
 /* ---- streams ---- */
 
-static void stream_push(struct hub_stream *s, struct hub_event *ev);
+static uint64_t stream_push(struct hub_stream *s, struct hub_event *ev);
 
 /* Move s forward if what it waits for has happened. */
 static void stream_check(struct hub_stream *s)
@@ -445,17 +571,18 @@ static void stream_trim(struct hub_stream *s, int64_t now)
     }
 }
 
-/* Queue ev on a live stream; too much unsent marks the stream for kicking. */
-static void stream_push(struct hub_stream *s, struct hub_event *ev)
+/* Queue ev on a live stream; too much unsent marks the stream for kicking.
+ * Returns the sequence number ev got in the queue, or 0 if not queued. */
+static uint64_t stream_push(struct hub_stream *s, struct hub_event *ev)
 {
     struct hub_qent *e;
 
     if (s->state != HUB_S_LIVE || s->kicked)
-        return;
+        return 0;
     if (stream_unsent(s) >= HUB_QUEUE_MAX_EVENTS ||
         s->unsent_bytes + ev->len > HUB_QUEUE_MAX_BYTES) {
         stream_kick(s, HUB_KICK_OVERFLOW);
-        return;
+        return 0;
     }
     stream_trim(s, s->hub->now);
     if (s->q_len == s->q_cap) {
@@ -479,6 +606,7 @@ static void stream_push(struct hub_stream *s, struct hub_event *ev)
     s->unsent_bytes += ev->len;
     if (stream_unsent(s) == 1 && s->ops)
         s->ops->wake(s);
+    return s->q_seq + s->q_len - 1;
 }
 
 static void stream_free(struct hub_stream *s);
@@ -888,15 +1016,193 @@ void hub_on_unsubscribed(struct hub *h, enum hub_chan_kind kind, int64_t id)
     chan_sync(h, n);
 }
 
-/* Deliver ev to s through its member entry m (NULL: no version check). */
-static void stream_deliver(struct hub_stream *s, struct hub_member *m, struct hub_event *ev)
+/* Deliver ev to s through its member entry m (NULL: no version check).
+ * Returns its sequence number in s's queue, 0 if not queued. */
+static uint64_t stream_deliver(struct hub_stream *s, struct hub_member *m, struct hub_event *ev)
 {
     if (m && ev->version) {
         if (ev->version <= m->version)
-            return;
+            return 0;
         m->version = ev->version;
     }
-    stream_push(s, ev);
+    return stream_push(s, ev);
+}
+
+/* ---- deleted messages: purge what the queues still hold (hub.h) ---- */
+
+/* The queue entry of slot x if it still holds ev, else NULL; *sp gets its
+ * stream. Stream ids are never reused and a slot keeps the event it was
+ * given until it is trimmed or purged, so this is exact. */
+static struct hub_qent *slot_entry(struct hub *h, const struct hub_slot *x,
+                                   const struct hub_event *ev, struct hub_stream **sp)
+{
+    struct hub_node *n = map_get(h->streams_by_id, (int64_t)x->stream_id);
+    struct hub_stream *s;
+    struct hub_qent *e;
+
+    if (!n)
+        return NULL;
+    s = (struct hub_stream *)((char *)n - offsetof(struct hub_stream, idn));
+    if (x->qseq < s->q_seq || x->qseq >= s->q_seq + s->q_len)
+        return NULL;
+    e = &s->q[(s->q_head + (x->qseq - s->q_seq)) % s->q_cap];
+    if (e->ev != ev)
+        return NULL;
+    if (sp)
+        *sp = s;
+    return e;
+}
+
+/* true if a slot of x still holds its event; drops the dead slots it meets
+ * on the way (each is looked at once, however often this runs). */
+static bool msgent_alive(struct hub *h, struct hub_chat *c, struct hub_msgent *x)
+{
+    while (x->n) {
+        if (slot_entry(h, &x->slots[x->n - 1], x->ev, NULL))
+            return true;
+        x->n--;
+        c->nslots--;
+    }
+    return false;
+}
+
+/* Drop every dead slot and every entry left without one. */
+static void chat_msgs_compact(struct hub *h, struct hub_chat *c)
+{
+    struct hub_msgent **p = &c->msgs, *x;
+
+    c->msgs_tail = NULL;
+    c->nslots = 0;
+    while ((x = *p)) {
+        unsigned i, k = 0;
+
+        for (i = 0; i < x->n; i++)
+            if (slot_entry(h, &x->slots[i], x->ev, NULL))
+                x->slots[k++] = x->slots[i];
+        x->n = k;
+        if (!k) {
+            *p = x->next;
+            msgent_free(x);
+            continue;
+        }
+        c->nslots += k;
+        c->msgs_tail = x;
+        p = &x->next;
+    }
+    c->nslots_live = c->nslots;
+}
+
+/* ev went to stream s at qseq: note the slot under ev's entry *xp, made on
+ * first use. */
+static void chat_msg_slot(struct hub_chat *c, struct hub_msgent **xp, struct hub_event *ev,
+                          const struct hub_stream *s, uint64_t qseq)
+{
+    struct hub_msgent *x = *xp;
+
+    if (!x) {
+        x = calloc(1, sizeof(*x));
+        if (!x)
+            abort();
+        x->ev = ev;
+        x->seq = ev->msg_seq;
+        if (c->msgs_tail)
+            c->msgs_tail->next = x;
+        else
+            c->msgs = x;
+        c->msgs_tail = x;
+        *xp = x;
+    }
+    if (x->n == x->cap) {
+        unsigned cap = x->cap ? x->cap * 2 : 4;
+        struct hub_slot *slots = realloc(x->slots, cap * sizeof(*slots));
+
+        if (!slots)
+            abort();
+        x->slots = slots;
+        x->cap = cap;
+    }
+    x->slots[x->n].stream_id = s->id;
+    x->slots[x->n].qseq = qseq;
+    x->n++;
+    c->nslots++;
+}
+
+/* A copy of ev carrying the message JSON msg (mlen bytes) in place of its
+ * own "message": same type, version and ids. NULL if ev has no message. */
+static struct hub_event *event_with_message(const struct hub_event *ev, const char *msg,
+                                            size_t mlen)
+{
+    const char *j = ev->text + ev->json_off;
+    size_t off, vlen, n;
+    struct hub_event *r;
+    char *buf;
+
+    if (!json_member(j, ev->json_len, "message", &off, &vlen))
+        return NULL;
+    n = ev->json_len - vlen + mlen;
+    buf = malloc(n);
+    if (!buf)
+        abort();
+    memcpy(buf, j, off);
+    memcpy(buf + off, msg, mlen);
+    memcpy(buf + off + mlen, j + off + vlen, ev->json_len - off - vlen);
+    r = event_build(ev->text + ev->type_off, ev->type_len, buf, n, false);
+    free(buf);
+    r->chat_id = ev->chat_id;
+    r->version = ev->version;
+    r->user_id = ev->user_id;
+    r->session_id = ev->session_id;
+    r->msg_seq = ev->msg_seq;
+    return r;
+}
+
+/* del is a message.deleted of chat c: every queue slot still holding a
+ * message.created or message.updated of that message gets the same event
+ * with the tombstone (del's "message") instead. Walks c's entries only. */
+static void chat_purge(struct hub *h, struct hub_chat *c, const struct hub_event *del)
+{
+    const char *dj = del->text + del->json_off;
+    struct hub_msgent **p = &c->msgs, *x;
+    size_t moff, mlen;
+
+    if (!json_member(dj, del->json_len, "message", &moff, &mlen))
+        return;
+    c->msgs_tail = NULL;
+    while ((x = *p)) {
+        struct hub_event *old = x->ev, *r = NULL;
+        unsigned i;
+
+        if (x->seq != del->msg_seq) {
+            c->msgs_tail = x;
+            p = &x->next;
+            continue;
+        }
+        for (i = 0; i < x->n; i++) {
+            struct hub_stream *s;
+            struct hub_qent *e = slot_entry(h, &x->slots[i], old, &s);
+
+            if (!e)
+                continue;
+            if (!r) {
+                r = event_with_message(old, dj + moff, mlen);
+                if (!r)
+                    break;
+                hub_event_ref(old); /* alive until the last slot is compared */
+            }
+            if (x->slots[i].qseq >= s->next_seq)
+                s->unsent_bytes = s->unsent_bytes - old->len + r->len;
+            hub_event_unref(old);
+            hub_event_ref(r);
+            e->ev = r;
+        }
+        if (r) {
+            hub_event_unref(r);
+            hub_event_unref(old);
+        }
+        c->nslots -= x->n;
+        *p = x->next;
+        msgent_free(x);
+    }
 }
 
 static bool event_is_join(const struct hub_event *ev, int64_t user_id)
@@ -974,16 +1280,26 @@ static void chat_join_local(struct hub *h, struct hub_chat *c, struct hub_event 
 static void chat_fanout(struct hub *h, struct hub_chat *c, struct hub_event *ev)
 {
     struct hub_member *m, *next;
+    struct hub_msgent *x = NULL;
+    bool keep =
+        ev->msg_seq && (hub_event_is(ev, "message.created") || hub_event_is(ev, "message.updated"));
 
+    if (ev->msg_seq && hub_event_is(ev, "message.deleted"))
+        chat_purge(h, c, ev);
+    if (keep && c->nslots > 2 * c->nslots_live + 1024)
+        chat_msgs_compact(h, c); /* amortized: after that many new slots */
     chat_join_local(h, c, ev);
     c->n.refs++; /* hold c: members may leave below */
     for (m = c->members; m; m = next) {
         struct hub_stream *s = m->stream;
+        uint64_t qseq;
 
         next = m->chat_next;
         if (ev->version && ev->version <= m->version)
             continue;
-        stream_deliver(s, m, ev);
+        qseq = stream_deliver(s, m, ev);
+        if (qseq && keep)
+            chat_msg_slot(c, &x, ev, s, qseq);
         if (event_is_leave(ev, s->user->n.key)) {
             if (s->state < HUB_S_CHATS)
                 tomb_add(s, c->n.key, ev->version);
@@ -1228,6 +1544,15 @@ static void chat_tick(struct hub *h, struct hub_node *n)
 {
     struct hub_chat *c = (struct hub_chat *)n;
 
+    /* Forget message events no queue holds any more, oldest first. */
+    while (c->msgs && !msgent_alive(h, c, c->msgs)) {
+        struct hub_msgent *x = c->msgs;
+
+        c->msgs = x->next;
+        if (!c->msgs)
+            c->msgs_tail = NULL;
+        msgent_free(x);
+    }
     if (c->held && h->now - c->held_since >= HUB_HOLD_S) {
         n->refs++;
         chat_give_up(h, c);

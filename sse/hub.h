@@ -14,6 +14,14 @@
  * references, never copies. Continuity rules: DESIGN.md "Continuity in
  * chat-push" and API.md "Real-time events".
  *
+ * A deleted message's content "is purged everywhere it was kept" (API.md
+ * "Messages"): each chat indexes the queue slots its message.created and
+ * message.updated events were pushed to, and a message.deleted passing
+ * through the chat swaps every slot still holding one of that message's
+ * events (sent and kept for replay, or unsent) for a copy that keeps its
+ * type and version but carries the tombstone message. Transports that are
+ * writing the old frame at that moment finish it (it was live delivery).
+ *
  * The hub does no I/O: Redis commands go out through struct hub_ops, and
  * transports are woken through struct sub_ops (sub.h). Single-threaded: all
  * calls come from the event loop.
@@ -42,6 +50,7 @@ struct hub_event {
     int64_t version;    /* 0 when absent (ephemeral events) */
     int64_t user_id;    /* 0 when absent */
     int64_t session_id; /* session.revoked only: 0 means every session; -1 absent */
+    int64_t msg_seq;    /* message.*: the message's seq ("message":{"seq"}), else 0 */
     unsigned short type_off, type_len;
     size_t json_off, json_len;
     size_t len; /* bytes of text */

@@ -844,6 +844,223 @@ static void test_many_chats_grow_the_tables(void **state)
     assert_int_equal(hub_count_chats(&H), 0);
 }
 
+/* ---- deleted messages (API.md "Messages": the content is purged) ---- */
+
+static const char *msg_event(const char *type, int64_t chat, int64_t v, int64_t seq,
+                             const char *content)
+{
+    static char buf[512];
+
+    snprintf(buf, sizeof(buf),
+             "{\"type\" : \"%s\", \"chat_id\" : %" PRId64 ", \"version\" : %" PRId64
+             ", \"message\" : {\"id\" : %" PRId64 ", \"chat_id\" : %" PRId64
+             ", \"seq\" : %" PRId64 ", \"content\" : \"%s\", \"deleted\" : false},"
+             " \"after\" : [1, {\"x\" : \"]}\"}]}",
+             type, chat, v, seq * 100, chat, seq, content);
+    return buf;
+}
+
+static const char *tomb_event(int64_t chat, int64_t v, int64_t seq)
+{
+    static char buf[512];
+
+    snprintf(buf, sizeof(buf),
+             "{\"type\":\"message.deleted\",\"chat_id\":%" PRId64 ",\"version\":%" PRId64
+             ",\"message\":{\"id\": %" PRId64 ", \"seq\": %" PRId64 ", \"chat_id\": %" PRId64
+             ", \"content\": \"\", \"deleted\": true, \"version\": %" PRId64 "}}",
+             chat, v, seq * 100, seq, chat, v);
+    return buf;
+}
+
+/* The JSON of the event pop() would return next, NUL-terminated. */
+static const char *peek_json(struct hub_stream *s)
+{
+    static char buf[1024];
+    struct hub_event *ev = hub_stream_next(s, NULL);
+
+    if (!ev)
+        return NULL;
+    assert_true(ev->json_len < sizeof(buf));
+    memcpy(buf, ev->text + ev->json_off, ev->json_len);
+    buf[ev->json_len] = 0;
+    /* the frame around it stays well formed */
+    assert_memory_equal(ev->text, "event: ", 7);
+    assert_memory_equal(ev->text + ev->json_off + ev->json_len, "\n\n", 2);
+    assert_int_equal(ev->len, ev->json_off + ev->json_len + 2);
+    return buf;
+}
+
+static size_t unsent_bytes(struct hub_stream *s)
+{
+    uint64_t i;
+    size_t n = 0;
+
+    for (i = s->next_seq; i < s->q_seq + s->q_len; i++)
+        n += s->q[(s->q_head + (i - s->q_seq)) % s->q_cap].ev->len;
+    return n;
+}
+
+static void test_event_parsing_reads_the_message_seq(void **state)
+{
+    struct hub_event *ev;
+    const char *j = msg_event("message.created", 10, 2, 7, "hi");
+
+    ev = hub_event_new(j, strlen(j));
+    assert_non_null(ev);
+    assert_int_equal(ev->msg_seq, 7);
+    hub_event_unref(ev);
+    j = "{\"type\":\"message.created\",\"chat_id\":1,\"version\":2}";
+    ev = hub_event_new(j, strlen(j));
+    assert_non_null(ev);
+    assert_int_equal(ev->msg_seq, 0);
+    hub_event_unref(ev);
+    j = "{\"type\":\"message.created\",\"chat_id\":1,\"version\":2,\"message\":{\"seq\":-1}}";
+    ev = hub_event_new(j, strlen(j));
+    assert_non_null(ev); /* the hub does not need it: no seq, nothing to purge */
+    assert_int_equal(ev->msg_seq, 0);
+    hub_event_unref(ev);
+}
+
+static void test_json_member_finds_top_level_values(void **state)
+{
+    const char *j = "{ \"a\" : \"m\\\"}{\", \"message\":{\"message\":1}, \"b\":[\"message\"],"
+                    " \"message2\" : 3 , \"n\" : -1.5e3}";
+    size_t off, len;
+
+    assert_true(json_member(j, strlen(j), "message", &off, &len));
+    assert_int_equal(len, strlen("{\"message\":1}"));
+    assert_memory_equal(j + off, "{\"message\":1}", len);
+    assert_true(json_member(j, strlen(j), "message2", &off, &len));
+    assert_memory_equal(j + off, "3", len);
+    assert_int_equal(len, 1);
+    assert_true(json_member(j, strlen(j), "n", &off, &len));
+    assert_memory_equal(j + off, "-1.5e3", len);
+    assert_int_equal(len, 6);
+    assert_true(json_member(j, strlen(j), "b", &off, &len));
+    assert_memory_equal(j + off, "[\"message\"]", len);
+    assert_false(json_member(j, strlen(j), "m", &off, &len));
+    assert_false(json_member("[1]", 3, "m", &off, &len));
+    assert_false(json_member("{\"m\":", 5, "m", &off, &len) && len > 0);
+}
+
+/* A message.deleted swaps every created/updated event of that message still
+ * held, unsent or kept for replay, on every stream, for one carrying the
+ * tombstone with its own type and version; other messages and chats keep
+ * theirs, and a frame a transport is writing stays intact. */
+static void test_delete_purges_queued_and_replayed_content(void **state)
+{
+    static const int64_t chats[][2] = {{10, 1}, {11, 1}};
+    struct fake_sub a, b, r;
+    struct hub_event *inflight;
+    char cur[HUB_CURSOR_MAX];
+    const char *j;
+    int64_t v;
+
+    open_live(&a, 1, chats, 2);
+    open_live(&b, 2, chats, 1);
+    hub_cursor_format(a.s, a.s->next_seq - 1, cur); /* before anything below */
+    pub(HUB_CHAN_CHAT, 10, msg_event("message.created", 10, 2, 1, "q"));
+    pub(HUB_CHAN_CHAT, 11, msg_event("message.created", 11, 2, 1, "other chat"));
+    pub(HUB_CHAN_CHAT, 10, msg_event("message.updated", 10, 3, 1, "secret two"));
+    pub(HUB_CHAN_CHAT, 10, msg_event("message.created", 10, 4, 2, "keep me"));
+    /* a sends v2 and chat 11's event; the transport is still writing v3 */
+    assert_string_equal(pop(a.s, NULL), "message.created");
+    assert_string_equal(pop(a.s, NULL), "message.created");
+    inflight = hub_stream_next(a.s, NULL);
+    hub_event_ref(inflight);
+    hub_stream_sent(a.s, H.now);
+    assert_int_equal(hub_count_chats(&H), 2);
+    pub(HUB_CHAN_CHAT, 10, tomb_event(10, 5, 1));
+
+    /* the frame being written is untouched */
+    assert_non_null(strstr(inflight->text, "secret two"));
+    hub_event_unref(inflight);
+
+    /* b never sent anything: its unsent events are purged */
+    assert_int_equal(b.s->unsent_bytes, unsent_bytes(b.s));
+    j = peek_json(b.s);
+    assert_null(strstr(j, "\"q\""));
+    assert_non_null(strstr(j, "\"type\" : \"message.created\""));
+    assert_non_null(strstr(j, "\"version\" : 2,"));
+    assert_non_null(strstr(j, "\"deleted\": true"));
+    assert_non_null(strstr(j, "\"after\" : [1, {\"x\" : \"]}\"}]}"));
+    assert_string_equal(pop(b.s, &v), "message.created");
+    assert_int_equal(v, 2);
+    j = peek_json(b.s);
+    assert_null(strstr(j, "secret"));
+    assert_non_null(strstr(j, "\"content\": \"\""));
+    assert_string_equal(pop(b.s, &v), "message.updated");
+    assert_int_equal(v, 3);
+    assert_non_null(strstr(peek_json(b.s), "keep me"));
+    assert_string_equal(pop(b.s, &v), "message.created");
+    assert_int_equal(v, 4);
+    assert_string_equal(pop(b.s, &v), "message.deleted");
+    assert_int_equal(v, 5);
+    assert_null(pop(b.s, NULL));
+    assert_int_equal(b.s->unsent_bytes, 0);
+
+    /* a's replay, from a cursor before the send, hands out the tombstone */
+    hub_stream_detach(a.s, 1000);
+    memset(&r, 0, sizeof(r));
+    r.s = hub_stream_resume(&H, cur, 1, 0, &fake_sub_ops, &r, 1001);
+    assert_non_null(r.s);
+    assert_int_equal(r.s->unsent_bytes, unsent_bytes(r.s));
+    j = peek_json(r.s);
+    assert_non_null(strstr(j, "\"deleted\": true"));
+    assert_string_equal(pop(r.s, &v), "message.created");
+    assert_int_equal(v, 2);
+    assert_non_null(strstr(peek_json(r.s), "other chat")); /* chat 11, seq 1: kept */
+    pop(r.s, NULL);
+    assert_null(strstr(peek_json(r.s), "secret"));
+    assert_string_equal(pop(r.s, &v), "message.updated");
+    assert_non_null(strstr(peek_json(r.s), "keep me"));
+    pop(r.s, NULL);
+    assert_string_equal(pop(r.s, &v), "message.deleted");
+    assert_null(pop(r.s, NULL));
+    assert_int_equal(r.s->unsent_bytes, 0);
+
+    /* the purged entries are gone from the index; v4's two slots remain */
+    assert_non_null(chat_get(&H, 10, 0, false)->msgs);
+    assert_int_equal(chat_get(&H, 10, 0, false)->nslots, 2);
+    hub_stream_close(r.s);
+    hub_stream_close(b.s);
+}
+
+/* The index of held message events forgets what no queue holds: trimmed
+ * replay entries, closed streams; it stays bounded under a steady flow. */
+static void test_message_index_is_bounded(void **state)
+{
+    static const int64_t chats[][2] = {{10, 1}};
+    struct fake_sub a, b;
+    struct hub_chat *c;
+    int64_t v;
+
+    open_live(&a, 1, chats, 1);
+    open_live(&b, 2, chats, 1);
+    c = chat_get(&H, 10, 0, false);
+    for (v = 2; v < 3002; v++) {
+        pub(HUB_CHAN_CHAT, 10, msg_event("message.created", 10, v, v - 1, "m"));
+        pop(a.s, NULL);
+        pop(b.s, NULL);
+    }
+    /* each stream keeps HUB_REPLAY_MAX; the index at most about twice that */
+    assert_true(c->nslots <= 2 * 2 * HUB_REPLAY_MAX + 1024 + 2);
+    hub_stream_close(b.s);
+    hub_tick(&H, 1000);
+    assert_non_null(c->msgs);
+    hub_tick(&H, 1000 + HUB_REPLAY_S);
+    assert_null(c->msgs);
+    assert_null(c->msgs_tail);
+    assert_int_equal(c->nslots, 0);
+    /* a delete of something no longer held changes nothing */
+    pub(HUB_CHAN_CHAT, 10, tomb_event(10, 3002, 5));
+    assert_string_equal(pop(a.s, NULL), "message.deleted");
+    pub(HUB_CHAN_CHAT, 10, msg_event("message.created", 10, 3003, 3002, "after"));
+    assert_int_equal(c->nslots, 1);
+    assert_ptr_equal(c->msgs, c->msgs_tail);
+    hub_stream_close(a.s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -884,6 +1101,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_event_parsing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cursor_names_epoch_stream_and_seq, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_chats_grow_the_tables, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_parsing_reads_the_message_seq, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_json_member_finds_top_level_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_purges_queued_and_replayed_content, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_message_index_is_bounded, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
