@@ -59,6 +59,7 @@ struct ws_state {
     bool msg_queued; /* an event message sits in wslay's queue */
     bool closing, finished, pending;
     bool peer_gone; /* recv saw EOF or an error */
+    bool draining;  /* our close is sent, wslay reads no more: discard input */
     int64_t close_at_ms, last_in_ms, last_ping_ms;
     uint16_t close_code;
     struct ws_op *ops;
@@ -370,6 +371,18 @@ static void ws_close(struct ws_state *w, uint16_t code, const char *reason)
     ws_schedule(w);
 }
 
+/* Discard what the peer still sends after our close; finish at its EOF. */
+static void ws_drain(struct ws_state *w, bool readable)
+{
+    char junk[4096];
+    ssize_t n = 1;
+
+    for (int i = 0; readable && i < 16 && n > 0; i++)
+        n = recv(w->fd, junk, sizeof(junk), MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+        ws_finish(w);
+}
+
 /* Read, write, and decide what to wait for. */
 static void ws_pump(struct ws_state *w, bool readable)
 {
@@ -377,6 +390,10 @@ static void ws_pump(struct ws_state *w, bool readable)
 
     if (w->finished)
         return;
+    if (w->draining) {
+        ws_drain(w, readable);
+        return;
+    }
     if (readable && wslay_event_want_read(w->wc)) {
         int rc = wslay_event_recv(w->wc);
 
@@ -403,6 +420,19 @@ static void ws_pump(struct ws_state *w, bool readable)
         }
         if (!w->c->ws_msg_done && wslay_event_want_write(w->wc))
             break; /* the socket is full */
+    }
+    if (wslay_event_get_close_sent(w->wc) && !wslay_event_get_close_received(w->wc) &&
+        !wslay_event_want_read(w->wc) && !w->peer_gone && !wslay_event_want_write(w->wc)) {
+        /* wslay stopped reading (a 1009, say) while the peer may still be
+         * sending: closing now with unread input would answer RST, which can
+         * cost the peer our close frame. Discard input until the peer
+         * closes or WS_CLOSE_WAIT_MS pass. */
+        w->draining = true;
+        w->closing = true;
+        w->close_at_ms = loop_now_ms() + WS_CLOSE_WAIT_MS;
+        if (loop_io_set(&w->io, w->fd, EPOLLIN | EPOLLRDHUP))
+            ws_finish(w);
+        return;
     }
     if (wslay_event_get_close_sent(w->wc) &&
         (wslay_event_get_close_received(w->wc) || !wslay_event_want_read(w->wc))) {
