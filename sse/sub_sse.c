@@ -17,7 +17,7 @@
 #include "loop.h"
 #include "sub.h"
 
-#define SSE_BLOCK 512 /* bytes per reader call */
+#define SSE_BLOCK 4096 /* bytes per reader call: several frames per send() */
 
 static const char sse_retry[] = "retry: 3000\n\n";
 static const char sse_hb[] = ": hb\n\n";
