@@ -67,14 +67,7 @@ static const struct db_stmt st_list = {
 
 void push_subscriptions_list(struct req *req)
 {
-    PGresult *r = req_db_or_reply(req, &st_list, (const char *[]){req_id_str(req, req->user_id)});
-    struct buf out = BUF_INIT;
-
-    if (!r)
-        return;
-    buf_addf(&out, "{\"subscriptions\":%s}", PQgetvalue(r, 0, 0));
-    req_reply(req, 200, out.s, (long)out.len);
-    buf_release(&out);
+    req_reply_list(req, "subscriptions", &st_list, (const char *[]){req_id_str(req, req->user_id)});
 }
 
 static const struct db_stmt st_delete = {
@@ -82,15 +75,5 @@ static const struct db_stmt st_delete = {
 
 void push_subscriptions_delete(struct req *req)
 {
-    PGresult *r = req_db_or_reply(
-        req, &st_delete,
-        (const char *[]){req_id_str(req, req->params[0]), req_id_str(req, req->user_id)});
-
-    if (!r)
-        return;
-    if (strcmp(PQcmdTuples(r), "1") != 0) {
-        req_error(req, 404, "not_found", "no such subscription");
-        return;
-    }
-    req_no_content(req);
+    req_delete_owned(req, &st_delete, "subscription");
 }

@@ -159,14 +159,7 @@ static const struct db_stmt st_list = {
 
 void webhooks_list(struct req *req)
 {
-    PGresult *r = req_db_or_reply(req, &st_list, (const char *[]){req_id_str(req, req->user_id)});
-    struct buf out = BUF_INIT;
-
-    if (!r)
-        return;
-    buf_addf(&out, "{\"webhooks\":%s}", PQgetvalue(r, 0, 0));
-    req_reply(req, 200, out.s, (long)out.len);
-    buf_release(&out);
+    req_reply_list(req, "webhooks", &st_list, (const char *[]){req_id_str(req, req->user_id)});
 }
 
 static const struct db_stmt st_delete = {
@@ -174,17 +167,7 @@ static const struct db_stmt st_delete = {
 
 void webhooks_delete(struct req *req)
 {
-    PGresult *r = req_db_or_reply(
-        req, &st_delete,
-        (const char *[]){req_id_str(req, req->params[0]), req_id_str(req, req->user_id)});
-
-    if (!r)
-        return;
-    if (strcmp(PQcmdTuples(r), "1") != 0) {
-        req_error(req, 404, "not_found", "no such webhook");
-        return;
-    }
-    req_no_content(req);
+    req_delete_owned(req, &st_delete, "webhook");
 }
 
 static const struct db_stmt st_rotate = {"webhook_rotate",
