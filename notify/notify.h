@@ -71,6 +71,12 @@ int http_start(struct job *job, const char *url, struct curl_slist *extra);
 void http_job_free(struct job *job);
 int64_t http_now_us(void);
 
+/* Run a claim statement st ($1: at most max rows, $2: the lease in seconds)
+ * and call start for each row claimed. what names the kind in logs.
+ * Returns the number of rows claimed, or -1 on a database error. */
+int notify_claim(struct notify *n, const struct db_stmt *st, int max, const char *what,
+                 void (*start)(struct notify *n, PGresult *r, int row));
+
 /* webhook.c */
 /* Claim up to max due deliveries and start them; returns the number started or -1 (db). */
 int webhook_claim(struct notify *n, int max);

@@ -214,24 +214,7 @@ static void push_start(struct notify *n, PGresult *r, int i)
 
 int push_claim(struct notify *n, int max)
 {
-    char smax[16], slease[16];
-    PGresult *r;
-    int rows;
-
-    if (max <= 0)
-        return 0;
-    snprintf(smax, sizeof(smax), "%d", max);
-    snprintf(slease, sizeof(slease), "%d", n->lease_s);
-    r = db_exec(&n->db, &st_claim, (const char *[]){smax, slease});
-    if (!r) {
-        log_warn("push: claim: %s", n->db.errstr);
-        return -1;
-    }
-    rows = PQntuples(r);
-    for (int i = 0; i < rows; i++)
-        push_start(n, r, i);
-    PQclear(r);
-    return rows;
+    return notify_claim(n, &st_claim, max, "push", push_start);
 }
 
 /* Delete the device if the gateway's answer lists its pushkey in "rejected". */

@@ -121,24 +121,7 @@ static void webhook_start(struct notify *n, PGresult *r, int i)
 
 int webhook_claim(struct notify *n, int max)
 {
-    char smax[16], slease[16];
-    PGresult *r;
-    int rows;
-
-    if (max <= 0)
-        return 0;
-    snprintf(smax, sizeof(smax), "%d", max);
-    snprintf(slease, sizeof(slease), "%d", n->lease_s);
-    r = db_exec(&n->db, &st_claim, (const char *[]){smax, slease});
-    if (!r) {
-        log_warn("webhook: claim: %s", n->db.errstr);
-        return -1;
-    }
-    rows = PQntuples(r);
-    for (int i = 0; i < rows; i++)
-        webhook_start(n, r, i);
-    PQclear(r);
-    return rows;
+    return notify_claim(n, &st_claim, max, "webhook", webhook_start);
 }
 
 /* Exponential backoff from the configured base, at most 1 h, with jitter
