@@ -69,6 +69,7 @@ static const struct cfg_key cfg_keys[] = {
     CFG_S("push", push_addr),
     CFG_I("push", push_port, 1, 65535),
     CFG_I("push", push_max_conns, 1, 10000000),
+    CFG_I("push", push_max_per_ip, 1, 10000000),
     CFG_I("push", heartbeat, 1, 3600),
     CFG_I("push", push_ws_port, 1, 65535),
     CFG_S("push", ws_origins),
@@ -335,6 +336,7 @@ static void cfg_defaults_services(struct cfg_ctx *x)
     cfg_default_str(x, "push_addr", "127.0.0.1");
     cfg_default_int(x, "push_port", c->port + 1);
     cfg_default_int(x, "push_max_conns", 20000);
+    cfg_default_int(x, "push_max_per_ip", 1000);
     cfg_default_int(x, "heartbeat", 15);
     cfg_default_int(x, "push_ws_port", c->port <= 65530 ? c->port + 5 : 1);
     cfg_default_str(x, "ws_origins", "%s", "");

@@ -46,6 +46,8 @@ struct cfg {
     int heartbeat;      /* seconds between SSE heartbeats, default 15 */
     int push_ws_port;   /* chat-push's WebSocket daemon, default port+5 */
     char *ws_origins;   /* WebSocket Origins allowed besides the nginx URL's, comma-separated */
+    /* open streams per client IP (X-Forwarded-For behind nginx), default 1000 */
+    int push_max_per_ip;
     /* [notify] (chat-notify: webhooks and push, API.md "Outgoing webhooks and push") */
     int notify_port;          /* /healthz /readyz /metrics on 127.0.0.1, default port+4 */
     int notify_allow_private; /* 1: allow http and internal addresses (tests only), default 0 */

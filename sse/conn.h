@@ -38,6 +38,7 @@ struct push_conn {
     struct push_conn *wake_next;
     struct push_conn *prev, *next; /* every live request */
     int64_t started_ms;
+    struct ip_count *ipc; /* its client IP's count of open streams (http.c) */
 
     /* answer for CONN_REPLY */
     unsigned status;

@@ -55,6 +55,167 @@ static struct {
     int64_t ready_at_ms;     /* last time Redis and PostgreSQL were both up */
 } H;
 
+/* ---- open streams per client IP ----
+ *
+ * DESIGN.md "Limits everywhere": behind nginx every TCP peer is 127.0.0.1,
+ * so the client is the address nginx writes into X-Forwarded-For; from any
+ * other peer it is the peer. A stream request holds one count of its
+ * address from its acceptance until its connection object goes (an
+ * upgraded WebSocket keeps it for its whole life); past push_max_per_ip
+ * the request gets 429. */
+
+struct ip_count {
+    struct ip_count *next;
+    unsigned char addr[16]; /* IPv6, or IPv4 as ::ffff:a.b.c.d */
+    unsigned n;
+};
+
+static struct {
+    struct ip_count **slots;
+    size_t cap, n; /* cap: a power of two */
+} IPS;
+
+static size_t ip_slot(const unsigned char *a, size_t cap)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    int i;
+
+    for (i = 0; i < 16; i++)
+        h = (h ^ a[i]) * 0x100000001b3ull;
+    return (size_t)(h ^ (h >> 29)) & (cap - 1);
+}
+
+static struct ip_count **ip_find(const unsigned char *a)
+{
+    struct ip_count **p = &IPS.slots[ip_slot(a, IPS.cap)];
+
+    while (*p && memcmp((*p)->addr, a, 16) != 0)
+        p = &(*p)->next;
+    return p;
+}
+
+static void ips_grow(void)
+{
+    size_t cap = IPS.cap ? IPS.cap * 2 : 64, i;
+    struct ip_count **slots = calloc(cap, sizeof(*slots));
+
+    if (!slots)
+        abort();
+    for (i = 0; i < IPS.cap; i++) {
+        struct ip_count *x = IPS.slots[i], *next;
+
+        for (; x; x = next) {
+            size_t j = ip_slot(x->addr, cap);
+
+            next = x->next;
+            x->next = slots[j];
+            slots[j] = x;
+        }
+    }
+    free(IPS.slots);
+    IPS.slots = slots;
+    IPS.cap = cap;
+}
+
+/* One more open stream from a; NULL if a is at the cap already. */
+static struct ip_count *ip_take(const unsigned char *a, unsigned cap)
+{
+    struct ip_count **p, *x;
+
+    if (IPS.n >= IPS.cap)
+        ips_grow();
+    p = ip_find(a);
+    x = *p;
+    if (!x) {
+        x = calloc(1, sizeof(*x));
+        if (!x)
+            abort();
+        memcpy(x->addr, a, 16);
+        *p = x;
+        IPS.n++;
+    }
+    if (x->n >= cap)
+        return NULL; /* x->n > 0: it stays */
+    x->n++;
+    return x;
+}
+
+static void ip_release(struct ip_count *x)
+{
+    struct ip_count **p;
+
+    if (--x->n > 0)
+        return;
+    p = ip_find(x->addr);
+    *p = x->next;
+    IPS.n--;
+    free(x);
+}
+
+static bool addr_is_loopback(const unsigned char *a)
+{
+    static const unsigned char v6_lo[16] = {[15] = 1};
+    static const unsigned char v4_mapped[12] = {[10] = 0xff, [11] = 0xff};
+
+    return memcmp(a, v6_lo, 16) == 0 || (memcmp(a, v4_mapped, 12) == 0 && a[12] == 127);
+}
+
+/* Text of one address (v4 or v6, spaces around allowed) into a. */
+static bool addr_parse(const char *s, size_t len, unsigned char *a)
+{
+    char tmp[INET6_ADDRSTRLEN + 1];
+    struct in_addr v4;
+
+    while (len && (*s == ' ' || *s == '\t'))
+        s++, len--;
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+        len--;
+    if (len == 0 || len >= sizeof(tmp))
+        return false;
+    memcpy(tmp, s, len);
+    tmp[len] = 0;
+    if (inet_pton(AF_INET, tmp, &v4) == 1) {
+        memset(a, 0, 10);
+        a[10] = a[11] = 0xff;
+        memcpy(a + 12, &v4, 4);
+        return true;
+    }
+    return inet_pton(AF_INET6, tmp, a) == 1;
+}
+
+/* The client's address: the TCP peer, or when that is loopback (nginx) the
+ * last entry of X-Forwarded-For (the one the nearest proxy wrote). false if
+ * the peer is unknown. */
+static bool client_addr(struct MHD_Connection *mc, unsigned char *a)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    const char *xff, *last;
+
+    if (!sa)
+        return false;
+    if (sa->sa_family == AF_INET) {
+        memset(a, 0, 10);
+        a[10] = a[11] = 0xff;
+        memcpy(a + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6) {
+        memcpy(a, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+    } else {
+        return false;
+    }
+    if (!addr_is_loopback(a))
+        return true;
+    xff = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "X-Forwarded-For");
+    if (!xff)
+        return true;
+    last = strrchr(xff, ',');
+    last = last ? last + 1 : xff;
+    if (!addr_parse(last, strlen(last), a))
+        log_debug("unparsable X-Forwarded-For, counting the peer");
+    return true;
+}
+
 /* ---- connections ---- */
 
 void conn_ref(struct push_conn *c)
@@ -70,6 +231,8 @@ __attribute__((noinline)) void conn_unref(struct push_conn *c)
         return;
     if (c->cur)
         hub_event_unref(c->cur);
+    if (c->ipc)
+        ip_release(c->ipc);
     free(c->pat);
     free(c);
 }
@@ -107,12 +270,17 @@ void conn_fail(struct push_conn *c, unsigned status, const char *code, const cha
     conn_wake(c);
 }
 
-static struct push_conn *conn_new(struct MHD_Connection *mc, const struct sub_ops *ops)
+static struct push_conn *conn_new(struct MHD_Connection *mc, const struct sub_ops *ops,
+                                  struct ip_count *ipc)
 {
     struct push_conn *c = calloc(1, sizeof(*c));
 
-    if (!c)
+    if (!c) {
+        if (ipc)
+            ip_release(ipc);
         return NULL;
+    }
+    c->ipc = ipc;
     c->ops = ops;
     c->mc = mc;
     c->refs = 1; /* the request's, dropped at completion */
@@ -177,6 +345,15 @@ static enum MHD_Result reply_error(struct MHD_Connection *mc, unsigned status, c
 
     snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, message);
     return reply_text(mc, status, "application/json; charset=utf-8", body);
+}
+
+/* reply_error for a request that took a count of its address first. */
+static enum MHD_Result reply_error_ip(struct ip_count *ipc, struct MHD_Connection *mc,
+                                      unsigned status, const char *code, const char *message)
+{
+    if (ipc)
+        ip_release(ipc);
+    return reply_error(mc, status, code, message);
 }
 
 enum MHD_Result http_reply_error(struct MHD_Connection *mc, unsigned status, const char *code,
@@ -481,6 +658,8 @@ static enum MHD_Result stream_request(struct MHD_Connection *mc, void **con_cls,
     const char *cursor = MHD_lookup_connection_value(mc, MHD_GET_ARGUMENT_KIND, "cursor");
     struct jwt_claims cl;
     struct push_conn *c;
+    struct ip_count *ipc = NULL;
+    unsigned char addr[16];
     int64_t wait_ms = 0;
 
     if (H.stopping)
@@ -495,8 +674,14 @@ static enum MHD_Result stream_request(struct MHD_Connection *mc, void **con_cls,
         if (sub_ws_check(mc, &st, &code, &msg))
             return reply_error(mc, st, code, msg);
     }
+    if (client_addr(mc, addr)) {
+        ipc = ip_take(addr, (unsigned)H.cfg->push_max_per_ip);
+        if (!ipc)
+            return reply_error(mc, MHD_HTTP_TOO_MANY_REQUESTS, "rate_limited",
+                               "too many open streams from this address");
+    }
     if (auth && strncasecmp(auth, "Bearer chat_pat_", 16) == 0) {
-        c = conn_new(mc, ops);
+        c = conn_new(mc, ops, ipc);
         if (!c)
             return MHD_NO;
         c->by_jwt = c->by_pat = true;
@@ -511,9 +696,9 @@ static enum MHD_Result stream_request(struct MHD_Connection *mc, void **con_cls,
         }
     } else if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
         if (jwt_verify(H.key, H.cfg->jwt_issuer, H.cfg->jwt_audience, auth + 7, loop_unix(), &cl))
-            return reply_error(mc, MHD_HTTP_UNAUTHORIZED, "unauthorized",
-                               "invalid or expired token");
-        c = conn_new(mc, ops);
+            return reply_error_ip(ipc, mc, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                                  "invalid or expired token");
+        c = conn_new(mc, ops, ipc);
         if (!c)
             return MHD_NO;
         c->by_jwt = true;
@@ -523,8 +708,8 @@ static enum MHD_Result stream_request(struct MHD_Connection *mc, void **con_cls,
         stream_start(c);
     } else if (ticket) {
         if (!ticket_ok(ticket))
-            return reply_error(mc, MHD_HTTP_UNAUTHORIZED, "unauthorized", "invalid ticket");
-        c = conn_new(mc, ops);
+            return reply_error_ip(ipc, mc, MHD_HTTP_UNAUTHORIZED, "unauthorized", "invalid ticket");
+        c = conn_new(mc, ops, ipc);
         if (!c)
             return MHD_NO;
         c->phase = CONN_AUTH;
@@ -537,13 +722,14 @@ static enum MHD_Result stream_request(struct MHD_Connection *mc, void **con_cls,
             conn_ref(c);
         }
     } else if (ops == &sub_poll_ops && cursor && *cursor) {
-        c = conn_new(mc, ops);
+        c = conn_new(mc, ops, ipc);
         if (!c)
             return MHD_NO;
         c->by_cursor = true;
         stream_start(c);
     } else {
-        return reply_error(mc, MHD_HTTP_UNAUTHORIZED, "unauthorized", "missing credentials");
+        return reply_error_ip(ipc, mc, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                              "missing credentials");
     }
     c->poll_deadline_ms = loop_now_ms() + wait_ms;
     if (cursor && strlen(cursor) < sizeof(c->cursor))
