@@ -118,22 +118,14 @@ void buf_vaddf(struct buf *b, const char *fmt, va_list ap)
 static char buf_json_short_escape(unsigned char c)
 {
     switch (c) {
-    case '"':
-        return '"';
-    case '\\':
-        return '\\';
-    case '\n':
-        return 'n';
-    case '\r':
-        return 'r';
-    case '\t':
-        return 't';
-    case '\b':
-        return 'b';
-    case '\f':
-        return 'f';
-    default:
-        return 0;
+    case '"': return '"';
+    case '\\': return '\\';
+    case '\n': return 'n';
+    case '\r': return 'r';
+    case '\t': return 't';
+    case '\b': return 'b';
+    case '\f': return 'f';
+    default: return 0;
     }
 }
 

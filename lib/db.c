@@ -59,8 +59,7 @@ static int db_prepare(struct db *d, const struct db_stmt *st)
         return 0;
     r = PQprepare(d->conn, st->name, st->sql, st->nparams, NULL);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        snprintf(d->errstr, sizeof(d->errstr), "prepare %s: %s", st->name,
-                 PQresultErrorMessage(r));
+        snprintf(d->errstr, sizeof(d->errstr), "prepare %s: %s", st->name, PQresultErrorMessage(r));
         PQclear(r);
         return -1;
     }
