@@ -30,6 +30,7 @@ summary() {
 for t in "$B"/tests/test_*; do
     [ -x "$t" ] && step "unit $(basename "$t")" "$t"
 done
+command -v clang-format >/dev/null && step "style (clang-format)" make -s check-style
 [ "${1:-}" = unit ] && { summary; exit; }
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
