@@ -9,7 +9,7 @@ PACKAGES=(
     postgresql postgresql-contrib redis-server nginx libnginx-mod-nchan
     libfcgi-dev libmicrohttpd-dev libpq-dev libhiredis-dev libcjson-dev libinih-dev
     libcurl4-openssl-dev libssl-dev libcmocka-dev libargon2-dev libwslay-dev
-    chromium nodejs npm python3 python3-websockets python3-yaml docker-compose wrk
+    chromium nodejs npm python3 python3-websockets python3-yaml docker-compose wrk clang-format
 )
 
 missing=()
