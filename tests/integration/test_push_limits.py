@@ -25,6 +25,7 @@ from chatlib import ApiTestCase, HOST, PORT, register, main  # noqa: E402
 
 CAP = int(os.environ.get("CHAT_PUSH_MAX_PER_IP", "0") or 0)
 PUSH_PORT = PORT + 1
+PER_USER = 20
 
 
 def fake_ip():
@@ -38,6 +39,9 @@ class PerIpStreamCapTest(ApiTestCase):
         if CAP <= 0 or CAP > 200:
             raise unittest.SkipTest("CHAT_PUSH_MAX_PER_IP is not set to the stack's low cap")
         cls.a, cls.b = register("ipa"), register("ipb")
+        # chat-push also caps open streams per user (32): spread the per-IP
+        # streams over users, PER_USER each, so only the per-IP cap is met
+        cls.users = [register("ipu") for _ in range(CAP // PER_USER + 1)]
 
     def setUp(self):
         self.conns = []
@@ -74,7 +78,7 @@ class PerIpStreamCapTest(ApiTestCase):
         while other == ip:
             other = fake_ip()
         for i in range(CAP):
-            st, _, body = self.get(self.a, "/events", ip, keep=True)
+            st, _, body = self.get(self.users[i // PER_USER], "/events", ip, keep=True)
             self.assertEqual(st, 200, "stream %d of %d from %s: %r" % (i + 1, CAP, ip, body))
         st, h, body = self.get(self.a, "/events", ip, keep=True)
         self.assertCapped(st, h, body, "SSE stream %d from %s" % (CAP + 1, ip))
@@ -92,10 +96,11 @@ class PerIpStreamCapTest(ApiTestCase):
 
     def test_finished_requests_give_their_count_back(self):
         ip = fake_ip()
+        user = register("ipp")
         cursor = None
         for i in range(CAP + 5):
             path = "/poll?timeout=0" + ("&cursor=" + cursor if cursor else "")
-            st, _, body = self.get(self.a, path, ip, keep=False)
+            st, _, body = self.get(user, path, ip, keep=False)
             self.assertEqual(st, 200, "poll %d from %s: %r" % (i + 1, ip, body))
             cursor = json.loads(body)["cursor"]
 
