@@ -81,6 +81,8 @@ NCHAN_PORT=$((CHAT_PORT + 8)) # chatctl takes +0 to +5
 EXTRA_PORT0=$((CHAT_PORT + 10)) # extra chat-push processes (max test): +10.. and WS +13..
 export CHAT_RATE_AUTH=1000000 CHAT_RATE_READ=10000000 CHAT_RATE_WRITE=10000000
 export CHAT_PUSH_MAX_CONNS=19500
+# The load client is the only client: no per-IP stream cap for it.
+export CHAT_PUSH_MAX_PER_IP=1000000
 W=$CHAT_HOME/bench
 mkdir -p "$W" "$CHAT_HOME/bin"
 # Private copies: a rebuild elsewhere must not swap binaries under the run.
