@@ -208,8 +208,6 @@ void chats_list(struct req *req)
     struct page_cursor cur = {0, 0};
     int64_t limit = PAGE_LIMIT_DEFAULT;
     PGresult *r;
-    struct buf out = BUF_INIT;
-    int n;
 
     if (order && !by_id && strcmp(order, "activity") != 0) {
         req_error(req, 400, "invalid_request", "order must be activity or id");
@@ -227,19 +225,9 @@ void chats_list(struct req *req)
                          req_id_str(req, cur.id), cheap ? "t" : "f", req_id_str(req, limit + 1)});
     if (!r)
         return;
-    n = PQntuples(r);
-    buf_adds(&out, "{\"chats\":[");
-    for (int i = 0; i < n && i < limit; i++)
-        buf_addf(&out, "%s%s", i ? "," : "", PQgetvalue(r, i, 0));
-    buf_adds(&out, "]");
-    if (n > limit && by_id)
-        buf_addf(&out, ",\"next_cursor\":\"%s\"", PQgetvalue(r, limit - 1, 2));
-    else if (n > limit)
-        buf_addf(&out, ",\"next_cursor\":\"%s.%s\"", PQgetvalue(r, limit - 1, 1),
-                 PQgetvalue(r, limit - 1, 2));
-    buf_adds(&out, "}");
-    req_reply(req, 200, out.s, (long)out.len);
-    buf_release(&out);
+    /* cursor: "<id>" by id, "<activity in microseconds>.<id>" by activity */
+    req_reply_page(req, "chats", r, 0, limit, by_id ? (const int[]){2} : (const int[]){1, 2},
+                   by_id ? 1 : 2);
 }
 
 void chats_get(struct req *req)
@@ -283,11 +271,9 @@ static const struct db_stmt st_members = {
 
 void chats_members_list(struct req *req)
 {
-    int64_t limit = 50, after = 0;
+    int64_t limit, after = 0;
     PGresult *r;
-    struct buf out = BUF_INIT;
     const char *chat = req_id_str(req, req->params[0]), *me = req_id_str(req, req->user_id);
-    int n;
 
     if (req_limit_or_reply(req, &limit) ||
         req_query_int_or_reply(req, "cursor", 0, INT64_MAX, &after, NULL))
@@ -299,16 +285,7 @@ void chats_members_list(struct req *req)
         (const char *[]){chat, me, req_id_str(req, after), req_id_str(req, limit + 1)});
     if (!r)
         return;
-    n = PQntuples(r);
-    buf_adds(&out, "{\"members\":[");
-    for (int i = 0; i < n && i < limit; i++)
-        buf_addf(&out, "%s%s", i ? "," : "", PQgetvalue(r, i, 0));
-    buf_adds(&out, "]");
-    if (n > limit)
-        buf_addf(&out, ",\"next_cursor\":\"%s\"", PQgetvalue(r, limit - 1, 1));
-    buf_adds(&out, "}");
-    req_reply(req, 200, out.s, (long)out.len);
-    buf_release(&out);
+    req_reply_page(req, "members", r, 0, limit, (const int[]){1}, 1);
 }
 
 /* Map the status word of a membership function to an error; 0 for "ok". */

@@ -424,6 +424,29 @@ void req_reply_list(struct req *req, const char *key, const struct db_stmt *st,
     buf_release(&out);
 }
 
+void req_reply_page(struct req *req, const char *key, const PGresult *r, int json_col,
+                    int64_t limit, const int *cursor_cols, int ncursor_cols)
+{
+    struct buf out = BUF_INIT, cur = BUF_INIT;
+    int n = PQntuples(r), shown = 0;
+
+    buf_addf(&out, "{\"%s\":[", key);
+    for (int i = 0; i < n && i < limit; i++)
+        if (!PQgetisnull(r, i, json_col))
+            buf_addf(&out, "%s%s", shown++ ? "," : "", PQgetvalue(r, i, json_col));
+    buf_addch(&out, ']');
+    if (n > limit) {
+        for (int k = 0; k < ncursor_cols; k++)
+            buf_addf(&cur, "%s%s", k ? "." : "", PQgetvalue(r, (int)limit - 1, cursor_cols[k]));
+        buf_adds(&out, ",\"next_cursor\":");
+        buf_add_json_str(&out, cur.s, cur.len);
+    }
+    buf_addch(&out, '}');
+    req_reply(req, 200, out.s, (long)out.len);
+    buf_release(&cur);
+    buf_release(&out);
+}
+
 void req_delete_owned(struct req *req, const struct db_stmt *st, const char *what)
 {
     PGresult *r = req_db_or_reply(

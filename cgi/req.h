@@ -125,6 +125,12 @@ PGresult *req_db_or_reply(struct req *req, const struct db_stmt *st, const char 
  * (API.md "Lists", for lists that fit one page). */
 void req_reply_list(struct req *req, const char *key, const struct db_stmt *st,
                     const char *const *params);
+/* Answer 200 {"<key>": [...], "next_cursor": "..."} (API.md "Lists") from r,
+ * fetched with LIMIT limit + 1: the rows' json_col (JSON text; rows where it
+ * is NULL are skipped) up to limit, and, when the extra row came, the page's
+ * last row's cursor_cols joined by "." as next_cursor. r stays the caller's. */
+void req_reply_page(struct req *req, const char *key, const PGresult *r, int json_col,
+                    int64_t limit, const int *cursor_cols, int ncursor_cols);
 /* Run st with (req->params[0], req->user_id), a DELETE or UPDATE of a row
  * the caller owns: 204 when it touched a row, else 404 "no such <what>". */
 void req_delete_owned(struct req *req, const struct db_stmt *st, const char *what);

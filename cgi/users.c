@@ -60,8 +60,6 @@ void users_search(struct req *req)
     int64_t limit = 50;
     char *prefix;
     PGresult *r;
-    struct buf out = BUF_INIT;
-    int n;
 
     if (!q || !*q || strlen(q) > 32) {
         req_error(req, 400, "invalid_request", "q must be 1 to 32 characters");
@@ -77,18 +75,7 @@ void users_search(struct req *req)
                         (const char *[]){prefix, req_id_str(req, limit + 1), cursor ? cursor : ""});
     if (!r)
         return;
-    n = PQntuples(r);
-    buf_adds(&out, "{\"users\":[");
-    for (int i = 0; i < n && i < limit; i++)
-        buf_addf(&out, "%s%s", i ? "," : "", PQgetvalue(r, i, 0));
-    buf_adds(&out, "]");
-    if (n > limit) {
-        buf_adds(&out, ",\"next_cursor\":");
-        buf_add_json_str(&out, PQgetvalue(r, limit - 1, 1), PQgetlength(r, limit - 1, 1));
-    }
-    buf_adds(&out, "}");
-    req_reply(req, 200, out.s, (long)out.len);
-    buf_release(&out);
+    req_reply_page(req, "users", r, 0, limit, (const int[]){1}, 1);
 }
 
 /* presence is shown only to users who share a chat (API.md "Users"). */

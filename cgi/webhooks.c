@@ -218,9 +218,7 @@ void webhooks_deliveries(struct req *req)
     const char *cursor = req_query(req, "cursor");
     struct page_cursor cur = {0, 0};
     int64_t limit = PAGE_LIMIT_DEFAULT;
-    struct buf out = BUF_INIT;
     PGresult *r;
-    int n;
 
     if (req_limit_or_reply(req, &limit))
         return;
@@ -234,20 +232,12 @@ void webhooks_deliveries(struct req *req)
                          cursor ? req_id_str(req, cur.id) : NULL, req_id_str(req, limit + 1)});
     if (!r)
         return;
-    n = PQntuples(r);
-    if (n < 1 || strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
+    if (PQntuples(r) < 1 || strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
         req_error(req, 404, "not_found", "no such webhook");
         return;
     }
-    buf_adds(&out, "{\"deliveries\":[");
-    for (int i = 0; i < n && i < limit && !PQgetisnull(r, i, 2); i++)
-        buf_addf(&out, "%s%s", i ? "," : "", PQgetvalue(r, i, 1));
-    buf_adds(&out, "]");
-    if (n > limit)
-        buf_addf(&out, ",\"next_cursor\":\"%s\"", PQgetvalue(r, limit - 1, 2));
-    buf_adds(&out, "}");
-    req_reply(req, 200, out.s, (long)out.len);
-    buf_release(&out);
+    /* an empty page is one row of NULLs (the webhook's own row, joined) */
+    req_reply_page(req, "deliveries", r, 1, limit, (const int[]){2}, 1);
 }
 
 static const struct db_stmt st_redeliver = {

@@ -280,6 +280,13 @@ def stream_ticket(user):
 # SSE through curl
 
 
+def sse_field(line):
+    """A line of an event stream as (field, value): the text before the first
+    colon, and after it less one leading space (HTML, "Parsing an event stream")."""
+    field, _, value = line.partition(":")
+    return field, value[1:] if value.startswith(" ") else value
+
+
 class Event:
     def __init__(self, t, etype, eid, data_text):
         self.t = t  # time.monotonic() when the blank line ending it arrived
@@ -339,9 +346,7 @@ class SSEStream:
                     self.comments.append((now, text[1:].strip()))
                     self.cond.notify_all()
                     continue
-                field, _, value = text.partition(":")
-                if value.startswith(" "):
-                    value = value[1:]
+                field, value = sse_field(text)
                 if field == "event":
                     etype = value
                 elif field == "data":

@@ -472,9 +472,7 @@ class SSEFollower(Follower):
                     elif text.startswith(":"):
                         continue
                     else:
-                        field, _, value = text.partition(":")
-                        if value.startswith(" "):
-                            value = value[1:]
+                        field, value = chatlib.sse_field(text)
                         if field == "event":
                             etype = value
                         elif field == "data":
