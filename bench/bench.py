@@ -4,7 +4,9 @@
   bench.py seed URL DIR USERS MESSAGES   users, chats and history through the API
   bench.py wrk FILE                      "rps p50_ms p99_ms errors" from wrk --latency output
   bench.py pgbench FILE LOGDIR           the same from pgbench output and its -l logs
-  bench.py render RESULTS META OUT       docs/BENCHMARKS.md from the results
+  bench.py render RESULTS META OUT [CPU HZ SECS]
+                                         docs/BENCHMARKS.md from the results (CPU:
+                                         per-process ticks around each wrk run)
 """
 import json
 import os
@@ -101,7 +103,25 @@ def parse_pgbench(path, logdir):
     print("%.1f %.3f %.3f %s" % (tps, pct(0.50), pct(0.99), m.group(1) if m else 0))
 
 
-def render(results, meta, out):
+def cpu_table(path, hz, secs, rows):
+    """Markdown lines: CPU microseconds per request by process, from the
+    "key\tname=ticks ...\tname=ticks ..." snapshots taken around each wrk run."""
+    names = ["nginx", "chat-api", "hello_fcgi", "postgres", "redis-server", "wrk"]
+    L = ["| what | " + " | ".join(names) + " | all but wrk |", "|---|" + "---:|" * (len(names) + 1)]
+    for line in open(path):
+        key, a, b = (line.rstrip("\n").split("\t") + ["", ""])[:3]
+        if key not in rows or not rows[key]["rps"]:
+            continue
+        t0 = dict(kv.split("=") for kv in a.split())
+        t1 = dict(kv.split("=") for kv in b.split())
+        nreq = rows[key]["rps"] * secs
+        us = {n: (int(t1.get(n, 0)) - int(t0.get(n, 0))) / hz * 1e6 / nreq for n in names}
+        L.append("| %s | %s | %.0f |" % (rows[key]["what"], " | ".join("%.0f" % us[n] for n in names),
+                                        sum(v for n, v in us.items() if n != "wrk")))
+    return L
+
+
+def render(results, meta, out, cpu=None, hz=100, secs=10):
     rows = {}
     order = []
     for line in open(results):
@@ -171,6 +191,14 @@ def render(results, meta, out):
              "Errors counts non-2xx answers and socket errors (wrk) or failed transactions "
              "(pgbench); a row with errors is not a valid figure.\n")
     L.append("p50/p99: wrk --latency; pgbench: from its per-transaction log (-l).\n")
+    if cpu and os.path.exists(cpu) and os.path.getsize(cpu):
+        L.append("## CPU per request\n")
+        L.append("Microseconds of CPU (user + system, from /proc/PID/stat around the measured "
+                 "run) per answered request, by process name; the machine has %s cores, so "
+                 "the sum of the row bounds throughput at about %s x 10^6 / sum req/s.\n"
+                 % (m["nproc"], m["nproc"]))
+        L.extend(cpu_table(cpu, float(hz), float(secs), rows))
+        L.append("")
     L.append("## Commands\n")
     L.append("Run from bench/run.sh, with $H the throwaway CHAT_HOME, $URL its nginx, "
              "$PGPORT its PostgreSQL, and TAG replaced by a tag unique to each wrk run "
@@ -197,6 +225,6 @@ if __name__ == "__main__":
     elif a[:1] == ["pgbench"]:
         parse_pgbench(a[1], a[2])
     elif a[:1] == ["render"]:
-        render(a[1], a[2], a[3])
+        render(a[1], a[2], a[3], *(a[4:5]), *[float(x) for x in a[5:7]])
     else:
         sys.exit(__doc__)

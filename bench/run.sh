@@ -164,6 +164,7 @@ done
 
 RESULTS=$W/results.tsv
 : >"$RESULTS"
+: >"$W/cpu.tsv"
 wants() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 record() { # key what "rps p50 p99 errors" command
     local rps p50 p99 err
@@ -171,6 +172,16 @@ record() { # key what "rps p50 p99 errors" command
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$rps" "$p50" "$p99" "$err" "$4" >>"$RESULTS"
     printf 'bench: %-55s %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms  errors %s\n' "$2" "$rps" "$p50" "$p99" "$err" >&2
 }
+
+# CPU ticks per process name over the measured window, as "name=ticks ...".
+# The bench expects a quiet machine: other processes of these names count too.
+cpu_names="nginx chat-api hello_fcgi postgres redis-server wrk pgbench"
+cpu_snap() {
+    awk -v names=" $cpu_names " '{ n = $2; gsub(/[()]/, "", n)
+        if (index(names, " " n " ")) t[n] += $14 + $15 }
+        END { for (k in t) printf "%s=%d ", k, t[k] }' /proc/[0-9]*/stat 2>/dev/null || true
+}
+HZ=$(getconf CLK_TCK)
 
 RUN_N=0
 bench_wrk() { # key what path [script args...]
@@ -186,8 +197,12 @@ bench_wrk() { # key what path [script args...]
     RUN_N=$((RUN_N + 1))
     # A warm-up run, then the measured one (a fresh tag: no client_msg_id repeats).
     wrk -t"$WT" -c"$CONC" -d"${WARM}s" "${script[@]}" "$URL$path" "${sargs[@]/TAG/w$RUN_N$$}" >/dev/null
+    local c0 c1
+    c0=$(cpu_snap)
     wrk -t"$WT" -c"$CONC" -d"${DUR}s" --latency "${script[@]}" "$URL$path" "${sargs[@]/TAG/m$RUN_N$$}" \
         >"$W/$key.wrk"
+    c1=$(cpu_snap)
+    printf '%s\t%s\t%s\n' "$key" "$c0" "$c1" >>"$W/cpu.tsv"
     local cmd="wrk -t$WT -c$CONC -d${DUR}s --latency ${script[*]} \$URL$path ${sargs[*]}"
     cmd=${cmd//$W/\$H/bench}
     cmd=${cmd//$BENCH/bench}
@@ -251,7 +266,7 @@ m = {"date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
                  for n in ("pg_func.sql", "pg_raw.sql")}}
 json.dump(m, open(sys.argv[1], "w"))
 EOF
-$PY "$BENCH/bench.py" render "$RESULTS" "$W/meta.json" "$OUT"
+$PY "$BENCH/bench.py" render "$RESULTS" "$W/meta.json" "$OUT" "$W/cpu.tsv" "$HZ" "$DUR"
 say "wrote $OUT"
 grep -E '^\| ' "$OUT" >&2
 
