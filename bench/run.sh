@@ -175,7 +175,7 @@ record() { # key what "rps p50 p99 errors" command
 
 # CPU ticks per process name over the measured window, as "name=ticks ...".
 # The bench expects a quiet machine: other processes of these names count too.
-cpu_names="nginx chat-api hello_fcgi postgres redis-server wrk pgbench"
+cpu_names="nginx chat-api hello_fcgi postgres redis-server"
 cpu_snap() {
     awk -v names=" $cpu_names " '{ n = $2; gsub(/[()]/, "", n)
         if (index(names, " " n " ")) t[n] += $14 + $15 }
