@@ -328,7 +328,7 @@ static void session_revoke(struct req *req, int64_t uid, int64_t sid)
         PQclear(r);
     snprintf(event, sizeof(event), "{\"type\":\"session.revoked\",\"session_id\":%" PRId64 "}",
              sid);
-    req_publish(req, "user:%lld", uid, event);
+    req_publish_revoked(req, uid, event);
 }
 
 void auth_refresh(struct req *req)
@@ -414,7 +414,7 @@ void auth_logout_all(struct req *req)
     }
     PQclear(r);
     /* Every session of the user: chat-push closes all their streams. */
-    req_publish(req, "user:%lld", req->user_id, "{\"type\":\"session.revoked\",\"session_id\":0}");
+    req_publish_revoked(req, req->user_id, "{\"type\":\"session.revoked\",\"session_id\":0}");
     req_no_content(req);
 }
 
@@ -495,6 +495,6 @@ void auth_password(struct req *req)
     r = req_db_or_reply(req, &st_password_set, (const char *[]){uid, hash});
     if (!r)
         return;
-    req_publish(req, "user:%lld", req->user_id, "{\"type\":\"session.revoked\",\"session_id\":0}");
+    req_publish_revoked(req, req->user_id, "{\"type\":\"session.revoked\",\"session_id\":0}");
     session_open(req, 200, req->user_id, db_int(r, 0, 0), PQgetvalue(r, 0, 1));
 }

@@ -28,6 +28,8 @@
 #include "router.h"
 
 static struct cfg cfg;
+static struct authcache auth_cache;
+static struct pagecache page_cache;
 static unsigned char jwt_key[JWT_KEY_LEN];
 static int listen_fd = -1;
 static volatile sig_atomic_t stopping;
@@ -47,15 +49,46 @@ static enum ratelimit_class rate_class(const struct route *route, const char *me
     return strcmp(method, "GET") == 0 ? RATELIMIT_READ : RATELIMIT_WRITE;
 }
 
+/* Authenticate (when the route needs it) and count the request against
+ * its rate limit, with one Redis round trip that also reads the caller's
+ * auth epoch and, for a history page, the chat's version (ratelimit.h).
+ * Sends 429 and returns -1 when over the limit; else returns 0 with *auth
+ * the status req_auth would give. The request counts in the caller's
+ * bucket when authenticated, else the client IP's, as before the caches:
+ * a guess that authentication then proves wrong is counted again. */
+static int admit(struct req *req, const struct route *route, enum ratelimit_class cls, int *auth)
+{
+    struct req_auth_pending p = {.status = 0};
+    struct ratelimit_probe probe = {0};
+    int64_t likely = 0;
+    long long count;
+
+    *auth = 0;
+    if (route && (route->flags & ROUTE_AUTH)) {
+        req_auth_begin(req, &p);
+        likely = req_auth_likely_user(req, &p);
+        probe.epoch_user = p.jwt ? p.cl.sub : 0;
+        if (route->handler == messages_list)
+            probe.chat_id = req->params[0];
+    }
+    count = ratelimit_count(req, cls, likely, &probe);
+    if (route && (route->flags & ROUTE_AUTH))
+        *auth = req_auth_finish(req, &p, probe.answered, probe.epoch);
+    if (probe.chat_id && probe.answered)
+        req->chat_version = probe.chat_version;
+    if (!ratelimit_same_bucket(cls, likely, req->user_id))
+        count = ratelimit_count(req, cls, req->user_id, NULL);
+    return ratelimit_or_reply(req, cls, count);
+}
+
 static void dispatch(struct req *req)
 {
     const struct route *route;
     enum router_result res = router_match(req->method, req->path, &route, req->params);
-    int auth = 0;
+    int auth;
 
-    if (res == ROUTER_FOUND && (route->flags & ROUTE_AUTH))
-        auth = req_auth(req);
-    if (ratelimit_or_reply(req, rate_class(res == ROUTER_FOUND ? route : NULL, req->method)))
+    if (admit(req, res == ROUTER_FOUND ? route : NULL,
+              rate_class(res == ROUTER_FOUND ? route : NULL, req->method), &auth))
         return;
     if (res == ROUTER_NOT_FOUND) {
         req_error(req, 404, "not_found", "no such endpoint");
@@ -117,6 +150,7 @@ static void *worker_main(void *arg)
     db_release(&w->db);
     if (w->rds)
         redisFree(w->rds);
+    w->rds = NULL;
     return NULL;
 }
 
@@ -169,6 +203,9 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     FCGX_Init();
     listen_fd = open_socket(cfg.api_socket);
+    if (authcache_init(&auth_cache, AUTHCACHE_MAX_ENTRIES) ||
+        pagecache_init(&page_cache, PAGECACHE_MAX_ENTRIES, PAGECACHE_MAX_BYTES))
+        die("chat-api: out of memory");
 
     /* Workers inherit a mask without SIGTERM/SIGINT; main waits for them. */
     sigemptyset(&set);
@@ -182,7 +219,11 @@ int main(int argc, char **argv)
     if (!threads || !workers)
         die("chat-api: out of memory");
     for (int i = 0; i < cfg.api_threads; i++) {
-        workers[i] = (struct worker){.cfg = &cfg, .jwt_key = jwt_key, .id = i};
+        workers[i] = (struct worker){.cfg = &cfg,
+                                     .jwt_key = jwt_key,
+                                     .auth_cache = &auth_cache,
+                                     .page_cache = &page_cache,
+                                     .id = i};
         if (pthread_create(&threads[i], NULL, worker_main, &workers[i]))
             die("chat-api: cannot start worker %d", i);
     }
@@ -199,6 +240,8 @@ int main(int argc, char **argv)
     unlink(cfg.api_socket);
     free(threads);
     free(workers);
+    authcache_release(&auth_cache);
+    pagecache_release(&page_cache);
     cfg_release(&cfg);
     curl_global_cleanup();
     log_info("stopped");

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "handlers.h"
@@ -104,17 +105,71 @@ void messages_create(struct req *req)
     }
 }
 
-static const struct db_stmt st_page = {"messages_page",
-                                       "SELECT messages_page($1, $2, $3, $4, $5, $6)", 6, true};
+static const struct db_stmt st_page = {
+    "messages_page_at", "SELECT page, version FROM messages_page_at($1, $2, $3, $4, $5, $6)", 6,
+    true};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The page from the process's cache when it is current (pagecache.h):
+ * Redis's version of the chat, read in this request's one round trip,
+ * equals the page's, and the caller was confirmed a member at it. */
+static bool page_from_cache(struct req *req, const struct pagecache_key *k)
+{
+    struct buf page = BUF_INIT;
+    bool hit = req->w->page_cache && req->chat_version >= 0 &&
+               pagecache_get(req->w->page_cache, k, req->chat_version, req->user_id, now_ms(),
+                             &page) == PAGECACHE_HIT;
+
+    if (hit)
+        req_reply(req, 200, page.s, (long)page.len);
+    buf_release(&page);
+    return hit;
+}
+
+/* The page and the chat's version from PostgreSQL, in one round trip;
+ * kept for the next reader when Redis answered this request. */
+static void page_from_db(struct req *req, const struct pagecache_key *k, const char *const *vals,
+                         int64_t limit)
+{
+    int64_t filled_at = now_ms(), version;
+    PGresult *r =
+        req_db_or_reply(req, &st_page,
+                        (const char *[]){req_id_str(req, k->chat_id), req_id_str(req, req->user_id),
+                                         vals[0], vals[1], vals[2], req_id_str(req, limit)});
+
+    if (!r)
+        return;
+    if (PQgetisnull(r, 0, 0)) {
+        req_error(req, 404, "not_found", "no such chat");
+        return;
+    }
+    version = db_int(r, 0, 1);
+    if (req->w->page_cache && req->chat_version != -2) {
+        pagecache_put(req->w->page_cache, k, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0),
+                      version, req->user_id, filled_at);
+        /* Redis missed the version (a lost publish, a restart): tell it,
+         * so the next reader finds the page current. */
+        if (req->chat_version < version)
+            req_chat_version_raise(req, k->chat_id, version);
+    }
+    req_reply(req, 200, PQgetvalue(r, 0, 0), PQgetlength(r, 0, 0));
+}
 
 void messages_list(struct req *req)
 {
     static const char *anchors[] = {"before_seq", "after_seq", "around_seq"};
     const char *vals[3] = {NULL, NULL, NULL};
-    int64_t limit = 50, v;
+    int64_t limit = 50, v, at[3] = {-1, -1, -1};
     bool present;
     int given = 0;
-    PGresult *r;
+    struct pagecache_key k;
 
     if (req_limit_or_reply(req, &limit))
         return;
@@ -123,6 +178,7 @@ void messages_list(struct req *req)
             return;
         if (present) {
             vals[i] = req_id_str(req, v);
+            at[i] = v;
             given++;
         }
     }
@@ -131,17 +187,9 @@ void messages_list(struct req *req)
                   "give at most one of before_seq, after_seq and around_seq");
         return;
     }
-    r = req_db_or_reply(req, &st_page,
-                        (const char *[]){req_id_str(req, req->params[0]),
-                                         req_id_str(req, req->user_id), vals[0], vals[1], vals[2],
-                                         req_id_str(req, limit)});
-    if (!r)
-        return;
-    if (PQgetisnull(r, 0, 0)) {
-        req_error(req, 404, "not_found", "no such chat");
-        return;
-    }
-    req_reply(req, 200, PQgetvalue(r, 0, 0), -1);
+    k = (struct pagecache_key){req->params[0], at[0], at[1], at[2], limit};
+    if (!page_from_cache(req, &k))
+        page_from_db(req, &k, vals, limit);
 }
 
 static const struct db_stmt st_mark = {

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "req.h"
@@ -32,22 +33,81 @@ static int limit_of(const struct cfg *c, enum ratelimit_class cls)
     }
 }
 
-int ratelimit_or_reply(struct req *req, enum ratelimit_class cls)
+/* KEYS[1] the bucket, then the keys ARGV[2] names in order ('a': an auth
+ * epoch, 'c': a chat version). INCR the bucket (EXPIRE in ARGV[1] s on
+ * creation); returns {count, epoch or false, version or false}. */
+static const struct req_script count_script = {
+    REQ_SCRIPT_RATELIMIT,
+    "local n = redis.call('INCR', KEYS[1]) "
+    "if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+    "local r, k = {n, false, false}, 2 "
+    "if string.find(ARGV[2], 'a', 1, true) then r[2] = redis.call('GET', KEYS[k]) or '0' "
+    "  k = k + 1 end "
+    "if string.find(ARGV[2], 'c', 1, true) then r[3] = redis.call('GET', KEYS[k]) end "
+    "return r"};
+
+bool ratelimit_same_bucket(enum ratelimit_class cls, int64_t user_id, int64_t other)
+{
+    return cls == RATELIMIT_AUTH || user_id == other;
+}
+
+static int64_t reply_int(const redisReply *r, int64_t missing)
+{
+    if (r->type == REDIS_REPLY_STRING)
+        return strtoll(r->str, NULL, 10);
+    if (r->type == REDIS_REPLY_INTEGER)
+        return r->integer;
+    return missing;
+}
+
+long long ratelimit_count(struct req *req, enum ratelimit_class cls, int64_t user_id,
+                          struct ratelimit_probe *probe)
 {
     static const char *names[] = {"auth", "read", "write"};
-    int limit = limit_of(req->w->cfg, cls);
     time_t now = time(NULL);
-    long long window = now / WINDOW_S, reset = WINDOW_S - now % WINDOW_S, count = 0;
-    char key[128];
+    long long window = now / WINDOW_S;
+    char key[128], ae[40], cv[40], ttl[16], what[3] = "";
+    const char *argv[6] = {"1", key};
+    int argc = 2, nkeys = 1;
     redisReply *r;
 
-    if (req->user_id && cls != RATELIMIT_AUTH)
-        snprintf(key, sizeof(key), "rl:%s:u%lld:%lld", names[cls], (long long)req->user_id, window);
+    if (user_id && cls != RATELIMIT_AUTH)
+        snprintf(key, sizeof(key), "rl:%s:u%lld:%lld", names[cls], (long long)user_id, window);
     else
         snprintf(key, sizeof(key), "rl:%s:ip%s:%lld", names[cls], req->remote_addr, window);
-    r = req_redis(req, "EVAL %s 1 %s %d", incr_script, key, WINDOW_S + 1);
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2)
-        count = r->element[0]->integer;
+    if (probe && probe->epoch_user) {
+        snprintf(ae, sizeof(ae), "ae:%lld", (long long)probe->epoch_user);
+        argv[argc++] = ae;
+        strcat(what, "a");
+    }
+    if (probe && probe->chat_id) {
+        snprintf(cv, sizeof(cv), "cv:%lld", (long long)probe->chat_id);
+        argv[argc++] = cv;
+        strcat(what, "c");
+    }
+    nkeys = argc - 1;
+    argv[0] = nkeys == 1 ? "1" : nkeys == 2 ? "2" : "3";
+    snprintf(ttl, sizeof(ttl), "%d", WINDOW_S + 1);
+    argv[argc++] = ttl;
+    argv[argc++] = what;
+    r = req_eval(req, &count_script, argc, argv);
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        r->element[0]->type != REDIS_REPLY_INTEGER)
+        return 0;
+    if (probe) {
+        probe->answered = true;
+        probe->epoch = reply_int(r->element[1], 0);
+        probe->chat_version = reply_int(r->element[2], -1);
+    }
+    return r->element[0]->integer;
+}
+
+int ratelimit_or_reply(struct req *req, enum ratelimit_class cls, long long count)
+{
+    int limit = limit_of(req->w->cfg, cls);
+    time_t now = time(NULL);
+    long long reset = WINDOW_S - now % WINDOW_S;
+
     add_int_header(req, "X-RateLimit-Limit", limit);
     add_int_header(req, "X-RateLimit-Remaining", count < limit ? limit - count : 0);
     add_int_header(req, "X-RateLimit-Reset", reset);

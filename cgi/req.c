@@ -76,6 +76,7 @@ static int req_read_body(struct req *req)
 int req_init(struct req *req, FCGX_Request *fcgi, struct worker *w)
 {
     memset(req, 0, sizeof(*req));
+    req->chat_version = -2;
     req->fcgi = fcgi;
     req->w = w;
     buf_init(&req->headers);
@@ -340,33 +341,90 @@ static int req_auth_api_token(struct req *req, const char *token)
     return 0;
 }
 
-int req_auth(struct req *req)
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void req_auth_begin(struct req *req, struct req_auth_pending *p)
 {
     const char *h = req_param(req, "HTTP_AUTHORIZATION");
-    struct jwt_claims cl;
     const struct cfg *c = req->w->cfg;
+
+    memset(p, 0, sizeof(*p));
+    p->status = 401;
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return;
+    if (strncmp(h + 7, "chat_pat_", 9) == 0) {
+        p->status = req_auth_api_token(req, h + 7);
+        return;
+    }
+    if (jwt_verify(req->w->jwt_key, c->jwt_issuer, c->jwt_audience, h + 7, time(NULL), &p->cl))
+        return;
+    p->jwt = true;
+    if (req->w->auth_cache)
+        p->cached = authcache_get(req->w->auth_cache, p->cl.sid, now_ms(), &p->entry);
+}
+
+int64_t req_auth_likely_user(const struct req *req, const struct req_auth_pending *p)
+{
+    if (!p->jwt)
+        return p->status == 0 ? req->user_id : 0;
+    return authcache_predict(p->cached ? &p->entry : NULL, p->cl.sub, p->cl.tv) == AUTHCACHE_REFUSE
+               ? 0
+               : p->cl.sub;
+}
+
+int req_auth_finish(struct req *req, struct req_auth_pending *p, bool epoch_known, int64_t epoch)
+{
     const char *params[2];
+    struct authcache_entry fill;
+    enum authcache_verdict v = AUTHCACHE_UNKNOWN;
     PGresult *r;
 
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+    if (!p->jwt)
+        return p->status;
+    if (epoch_known)
+        v = authcache_judge(p->cached ? &p->entry : NULL, p->cl.sub, p->cl.tv, epoch);
+    if (v == AUTHCACHE_REFUSE)
         return 401;
-    if (strncmp(h + 7, "chat_pat_", 9) == 0)
-        return req_auth_api_token(req, h + 7);
-    if (jwt_verify(req->w->jwt_key, c->jwt_issuer, c->jwt_audience, h + 7, time(NULL), &cl))
-        return 401;
-    params[0] = req_id_str(req, cl.sub);
-    params[1] = req_id_str(req, cl.sid);
-    r = db_exec(&req->w->db, &st_auth_check, params);
-    if (!r) {
-        log_warn("auth: %s", req->w->db.errstr);
-        return 503;
+    if (v == AUTHCACHE_UNKNOWN) {
+        /* The epoch was read before this check: a revocation committing
+         * after it raises the epoch after, so the entry goes stale. */
+        fill.filled_at_ms = now_ms();
+        params[0] = req_id_str(req, p->cl.sub);
+        params[1] = req_id_str(req, p->cl.sid);
+        r = db_exec(&req->w->db, &st_auth_check, params);
+        if (!r) {
+            log_warn("auth: %s", req->w->db.errstr);
+            return 503;
+        }
+        req_defer(req, (void (*)(void *))PQclear, r);
+        if (PQntuples(r) != 1)
+            return 401;
+        fill.user_id = p->cl.sub;
+        fill.token_version = db_int(r, 0, 0);
+        fill.session_ok = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+        fill.epoch = epoch;
+        if (epoch_known && req->w->auth_cache)
+            authcache_put(req->w->auth_cache, p->cl.sid, &fill);
+        if (authcache_predict(&fill, p->cl.sub, p->cl.tv) != AUTHCACHE_ACCEPT)
+            return 401;
     }
-    req_defer(req, (void (*)(void *))PQclear, r);
-    if (PQntuples(r) != 1 || db_int(r, 0, 0) != cl.tv || strcmp(PQgetvalue(r, 0, 1), "t") != 0)
-        return 401;
-    req->user_id = cl.sub;
-    req->session_id = cl.sid;
+    req->user_id = p->cl.sub;
+    req->session_id = p->cl.sid;
     return 0;
+}
+
+int req_auth(struct req *req)
+{
+    struct req_auth_pending p;
+
+    req_auth_begin(req, &p);
+    return req_auth_finish(req, &p, false, 0);
 }
 
 void req_auth_error(struct req *req, int status)
@@ -471,6 +529,14 @@ const char *req_id_str(struct req *req, int64_t v)
     return s;
 }
 
+static void rds_drop(struct worker *w)
+{
+    if (w->rds)
+        redisFree(w->rds);
+    w->rds = NULL;
+    memset(w->script_sha, 0, sizeof(w->script_sha));
+}
+
 static int rds_connect(struct worker *w)
 {
     struct timeval tv = {0, 100000};
@@ -480,9 +546,7 @@ static int rds_connect(struct worker *w)
     w->rds = redisConnectWithTimeout(w->cfg->redis_host, w->cfg->redis_port, tv);
     if (!w->rds || w->rds->err) {
         log_warn("redis: connect: %s", w->rds ? w->rds->errstr : "out of memory");
-        if (w->rds)
-            redisFree(w->rds);
-        w->rds = NULL;
+        rds_drop(w);
         return -1;
     }
     redisSetTimeout(w->rds, tv);
@@ -492,6 +556,23 @@ static int rds_connect(struct worker *w)
 static void reply_free_cb(void *p)
 {
     freeReplyObject(p);
+}
+
+/* Hold reply r until the request ends; NULL (context dropped) when there
+ * is none, NULL (logged) for an error reply. */
+static redisReply *rds_keep(struct req *req, redisReply *r)
+{
+    if (!r) {
+        log_warn("redis: %s", req->w->rds->errstr);
+        rds_drop(req->w);
+        return NULL;
+    }
+    req_defer(req, reply_free_cb, r);
+    if (r->type == REDIS_REPLY_ERROR) {
+        log_warn("redis: %s", r->str);
+        return NULL;
+    }
+    return r;
 }
 
 redisReply *req_redis(struct req *req, const char *fmt, ...)
@@ -505,24 +586,121 @@ redisReply *req_redis(struct req *req, const char *fmt, ...)
     va_start(ap, fmt);
     r = redisvCommand(w->rds, fmt, ap);
     va_end(ap);
-    if (!r) {
-        log_warn("redis: %s", w->rds->errstr);
-        redisFree(w->rds);
-        w->rds = NULL;
+    return rds_keep(req, r);
+}
+
+/* SCRIPT LOAD s on the worker's connection; its SHA1 goes to script_sha. */
+static void script_load(struct req *req, const struct req_script *s)
+{
+    redisReply *r = rds_keep(req, redisCommand(req->w->rds, "SCRIPT LOAD %s", s->text));
+
+    if (r && r->type == REDIS_REPLY_STRING && r->len == 40)
+        memcpy(req->w->script_sha[s->id], r->str, 41);
+}
+
+#define EVAL_ARGS_MAX 16
+
+redisReply *req_eval(struct req *req, const struct req_script *s, int argc, const char **argv)
+{
+    struct worker *w = req->w;
+    const char *args[EVAL_ARGS_MAX + 2];
+    redisReply *r;
+
+    if (argc > EVAL_ARGS_MAX || rds_connect(w))
         return NULL;
-    }
-    req_defer(req, reply_free_cb, r);
-    if (r->type == REDIS_REPLY_ERROR) {
-        log_warn("redis: %s", r->str);
+    if (!w->script_sha[s->id][0])
+        script_load(req, s);
+    if (!w->rds)
         return NULL;
+    memcpy(args + 2, argv, (size_t)argc * sizeof(*argv));
+    if (w->script_sha[s->id][0]) {
+        args[0] = "EVALSHA";
+        args[1] = w->script_sha[s->id];
+        r = redisCommandArgv(w->rds, argc + 2, args, NULL);
+        if (!r || r->type != REDIS_REPLY_ERROR || strncmp(r->str, "NOSCRIPT", 8) != 0)
+            return rds_keep(req, r);
+        /* Redis lost its scripts (SCRIPT FLUSH, a restart behind a proxy):
+         * run this one in full and load it again next time. */
+        freeReplyObject(r);
+        w->script_sha[s->id][0] = '\0';
     }
-    return r;
+    args[0] = "EVAL";
+    args[1] = s->text;
+    return rds_keep(req, redisCommandArgv(w->rds, argc + 2, args, NULL));
+}
+
+/* KEYS[1] a chat version (cv:) or auth epoch (ae:) key. ARGV[1] "max":
+ * raise it to ARGV[2] if that is greater; "bump": set it to the greater of
+ * its value + 1 and ARGV[2] (the time in microseconds, so an epoch lost in
+ * a Redis restart never comes back to a value seen before). Then expire it
+ * in ARGV[3] s, and PUBLISH ARGV[5] on channel ARGV[4] unless it is "". */
+static const struct req_script publish_script = {
+    REQ_SCRIPT_PUBLISH, "local cur = tonumber(redis.call('GET', KEYS[1]) or '0') "
+                        "local v = tonumber(ARGV[2]) "
+                        "if ARGV[1] == 'bump' then v = math.max(cur + 1, v) end "
+                        "if v > cur or ARGV[1] == 'bump' then "
+                        "  redis.call('SET', KEYS[1], string.format('%.0f', v), 'EX', ARGV[3]) end "
+                        "if ARGV[4] ~= '' then return redis.call('PUBLISH', ARGV[4], ARGV[5]) end "
+                        "return 0"};
+
+#define CHAT_VERSION_TTL_S 86400
+
+/* The top-level "version" of a chat event, or 0 (receipts and typing have
+ * none). */
+static int64_t event_version(const char *json)
+{
+    cJSON *ev = cJSON_Parse(json);
+    int64_t v = 0;
+
+    if (ev && json_get_id(cJSON_GetObjectItemCaseSensitive(ev, "version"), &v))
+        v = 0;
+    cJSON_Delete(ev);
+    return v;
+}
+
+static void publish_with(struct req *req, const char *key, const char *op, int64_t value, int ttl_s,
+                         const char *channel, const char *json)
+{
+    char v[24], ttl[16];
+
+    snprintf(v, sizeof(v), "%lld", (long long)value);
+    snprintf(ttl, sizeof(ttl), "%d", ttl_s);
+    req_eval(req, &publish_script, 7, (const char *[]){"1", key, op, v, ttl, channel, json});
 }
 
 void req_publish(struct req *req, const char *channel_fmt, int64_t id, const char *json)
 {
-    char channel[64];
+    char channel[64], key[48];
+    int64_t version = 0;
 
     snprintf(channel, sizeof(channel), channel_fmt, (long long)id);
-    req_redis(req, "PUBLISH %s %s", channel, json);
+    if (strncmp(channel, "chat:", 5) == 0)
+        version = event_version(json);
+    if (!version) {
+        req_redis(req, "PUBLISH %s %s", channel, json);
+        return;
+    }
+    snprintf(key, sizeof(key), "cv:%lld", (long long)id);
+    publish_with(req, key, "max", version, CHAT_VERSION_TTL_S, channel, json);
+}
+
+void req_chat_version_raise(struct req *req, int64_t chat_id, int64_t version)
+{
+    char key[48];
+
+    snprintf(key, sizeof(key), "cv:%lld", (long long)chat_id);
+    publish_with(req, key, "max", version, CHAT_VERSION_TTL_S, "", "");
+}
+
+void req_publish_revoked(struct req *req, int64_t user_id, const char *json)
+{
+    char key[48], channel[48];
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(key, sizeof(key), "ae:%lld", (long long)user_id);
+    snprintf(channel, sizeof(channel), "user:%lld", (long long)user_id);
+    /* Outlives any access token, so no cached check is older than it. */
+    publish_with(req, key, "bump", (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000,
+                 req->w->cfg->access_ttl + 3600, channel, json);
 }

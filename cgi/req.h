@@ -19,16 +19,31 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "authcache.h"
 #include "buf.h"
 #include "cfg.h"
 #include "db.h"
+#include "jwt.h"
+#include "pagecache.h"
 
-/* What one worker thread owns: one PGconn, one Redis context. */
+/* The Lua scripts chat-api runs with EVALSHA (req_eval). */
+enum req_script_id { REQ_SCRIPT_RATELIMIT, REQ_SCRIPT_PUBLISH, REQ_SCRIPTS };
+
+struct req_script {
+    enum req_script_id id;
+    const char *text;
+};
+
+/* What one worker thread owns: one PGconn, one Redis context. The caches
+ * are the process's, shared by its workers. */
 struct worker {
     struct db db;
-    redisContext *rds; /* NULL until first use or after an error */
+    redisContext *rds;                /* NULL until first use or after an error */
+    char script_sha[REQ_SCRIPTS][41]; /* SCRIPT LOADed on rds; "" until then */
     const struct cfg *cfg;
     const unsigned char *jwt_key; /* JWT_KEY_LEN bytes */
+    struct authcache *auth_cache; /* may be NULL: no caching */
+    struct pagecache *page_cache; /* may be NULL: no caching */
     int id;
 };
 
@@ -52,6 +67,8 @@ struct req {
     int64_t session_id;    /* 0 for an API token */
     bool api_token;        /* authenticated by a chat_pat_ token, not a session */
     unsigned token_scopes; /* enum scope bits of that API token */
+    int64_t chat_version;  /* cv:{params[0]} read from Redis this request; -1 when the
+                            * key is missing, -2 when Redis was not asked or did not answer */
     bool replied;
     int status;         /* status sent, for the access log */
     bool idem_claimed;  /* this request holds its Idempotency-Key (idem.h) */
@@ -113,8 +130,30 @@ int req_limit_or_reply(struct req *req, int64_t *limit);
  * token_version and session are still current, or a personal API token
  * (chat_pat_..., looked up by SHA-256, with its scopes). Sets user_id,
  * session_id, api_token and token_scopes and returns 0; otherwise returns the status to answer
- * (401, or 503 when the database is unreachable) without replying. */
+ * (401, or 503 when the database is unreachable) without replying.
+ * Same as req_auth_begin then req_auth_finish with no auth epoch. */
 int req_auth(struct req *req);
+
+/* An authentication in two steps around the request's one Redis round
+ * trip, which reads the user's auth epoch (authcache.h). */
+struct req_auth_pending {
+    int status; /* the answer when !jwt: 0 or what req_auth returns */
+    bool jwt;   /* an access token that passed jwt_verify */
+    struct jwt_claims cl;
+    bool cached; /* entry holds the session's cached check */
+    struct authcache_entry entry;
+};
+/* Step one: check the token's signature and claims (an API token is
+ * checked in full here) and look the session up in the auth cache. */
+void req_auth_begin(struct req *req, struct req_auth_pending *p);
+/* The user whose rate-limit bucket the request most likely counts in: the
+ * token's user unless the cache says the token is refused; 0 (the client
+ * IP) when authentication has already failed. */
+int64_t req_auth_likely_user(const struct req *req, const struct req_auth_pending *p);
+/* Step two: decide, from the cache when its entry's epoch equals epoch
+ * (epoch_known false: Redis did not answer, so the cache is not used),
+ * else from PostgreSQL, refilling the cache. Returns as req_auth. */
+int req_auth_finish(struct req *req, struct req_auth_pending *p, bool epoch_known, int64_t epoch);
 /* Send the error for a status req_auth returned. */
 void req_auth_error(struct req *req, int status);
 
@@ -143,13 +182,30 @@ const char *req_id_str(struct req *req, int64_t v);
  * is dropped and reopened next time). */
 redisReply *req_redis(struct req *req, const char *fmt, ...);
 
+/* Run script s with EVALSHA (SCRIPT LOADed once per connection; EVAL when
+ * Redis has lost it, NOSCRIPT) with argc arguments argv: numkeys, keys,
+ * then args, as EVAL takes them. The reply is freed when the request ends;
+ * NULL on any error (logged), as req_redis. */
+redisReply *req_eval(struct req *req, const struct req_script *s, int argc, const char **argv);
+
 /* Check that the caller is a member of chat_id; else send 404 (API.md
  * "Visibility": a chat exists only for its members) and return -1. */
 int req_member_or_reply(struct req *req, int64_t chat_id);
 
 /* Publish a JSON event on channel_fmt with id ("chat:%lld", "user:%lld").
  * Best effort: a failure is logged and the context reset; PostgreSQL is
- * the record and streams backfill from it. */
+ * the record and streams backfill from it. An event on a chat channel that
+ * carries a version also raises cv:{id} to it in the same round trip
+ * (pagecache.h). */
 void req_publish(struct req *req, const char *channel_fmt, int64_t id, const char *json);
+/* Raise cv:{chat_id} to version (never lowers it); best effort. For a page
+ * read from PostgreSQL at a version Redis did not know (a lost publish, a
+ * Redis restart). */
+void req_chat_version_raise(struct req *req, int64_t chat_id, int64_t version);
+/* After a revocation has committed: raise the user's auth epoch
+ * ae:{user_id} (authcache.h), so no process trusts its cached checks of
+ * the user's tokens any more, and publish json on user:{user_id} for
+ * chat-push (session.revoked), in one round trip. */
+void req_publish_revoked(struct req *req, int64_t user_id, const char *json);
 
 #endif

@@ -113,6 +113,5 @@ void tokens_delete(struct req *req)
 {
     req_delete_owned(req, &st_delete, "token");
     if (req->status == 204)
-        req_publish(req, "user:%lld", req->user_id,
-                    "{\"type\":\"session.revoked\",\"session_id\":0}");
+        req_publish_revoked(req, req->user_id, "{\"type\":\"session.revoked\",\"session_id\":0}");
 }
