@@ -16,6 +16,7 @@
 
 #include "cfg.h"
 #include "hub.h"
+#include "loop.h"
 #include "pgq.h"
 
 enum conn_phase {
@@ -55,6 +56,12 @@ struct push_conn {
 
     /* SSE output */
     int end; /* 0, or MHD_CONTENT_READER_END_OF_STREAM / _END_WITH_ERROR */
+    bool direct;       /* suspended for good: frames go straight to the socket (sub_sse.c) */
+    bool flush_queued; /* on sub_sse.c's flush list */
+    struct push_conn *flush_next;
+    struct loop_io io; /* the socket in the loop while direct: hangups, and writable if pend */
+    char *pend;        /* bytes a short write left, NULL if none */
+    uint32_t pend_off, pend_len;
     bool retry_sent, hb_pending;
     struct hub_event *cur; /* frame being written: idline then cur->text */
     char idline[HUB_CURSOR_MAX + 8];
@@ -124,6 +131,11 @@ unsigned sub_ws_active(void);
 extern const struct sub_ops sub_sse_ops;
 /* Build the 200 text/event-stream response reading from c. */
 struct MHD_Response *sub_sse_response(struct push_conn *c);
+/* c is direct (c->direct): write what it has queued in this loop pass. */
+void sub_sse_flush_soon(struct push_conn *c);
+/* Each loop pass, before resumes: write to every connection flagged by
+ * sub_sse_flush_soon. */
+void sub_sse_run(void);
 /* Ask for a heartbeat comment if c has been quiet for heartbeat_ms. */
 void sub_sse_tick(struct push_conn *c, int64_t now_ms, int64_t heartbeat_ms);
 /* End the stream (end: MHD_CONTENT_READER_END_*). */

@@ -197,11 +197,11 @@ static void run(void)
         }
         if (P.tick_due)
             tick();
-        pgq_poll();
         fwd_run(now_ms);
         sub_ws_run(now_ms);
         wait_ms = http_run(P.mhd_ready, now_ms);
         P.mhd_ready = false;
+        pgq_poll(); /* last: MHD's handlers queue queries too (a stream's baseline) */
         if (sub_ws_busy())
             wait_ms = 0;
         else if (fwd_wait_ms(now_ms) >= 0 && (wait_ms < 0 || fwd_wait_ms(now_ms) < wait_ms))

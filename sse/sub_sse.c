@@ -1,15 +1,29 @@
-/* sub_sse.c - the SSE transport: frames from a stream's queue into MHD.
+/* sub_sse.c - the SSE transport: frames from a stream's queue to its socket.
  *
- * The response is MHD_create_response_from_callback with an unknown size
- * (chunked on HTTP/1.1). The reader copies what is queued: `retry:` first,
- * then one frame per event ("id: <cursor>\n" + the event's shared text),
- * then a heartbeat comment if one is due. With nothing to copy it suspends
- * the connection and returns 0 (returning 0 without suspending would spin);
- * hub wakes are turned into resumes once per loop pass (http.c).
+ * The response is MHD_create_response_from_callback with an unknown size,
+ * close-delimited (MHD_RF_HTTP_1_0_COMPATIBLE_STRICT: no chunked framing),
+ * so the body is nothing but SSE text. MHD's reader hands out `retry:` (and
+ * whatever fits after it) with the headers; at its next call the connection
+ * is suspended for good and the stream goes direct: MHD leaves a suspended
+ * connection's socket alone, so from then on frames ("id: <cursor>\n" + the
+ * event's shared text, heartbeat comments) are written to the socket from
+ * the loop, once per loop pass for everything a stream has queued. MHD is
+ * resumed only to end the request: the reader then returns the end code.
+ *
+ * Why (bench/push, docs/BENCHMARKS.md): through MHD each delivery cost a
+ * resume, a walk of every suspended connection (MHD 0.9.75), two epoll_ctl
+ * calls, the reader and a send; direct, it is one send per stream and pass.
+ * The socket sits in the loop's epoll set meanwhile, so a client that goes
+ * is seen at once (EPOLLRDHUP), not at the next heartbeat.
  * Server-sent events: WHATWG HTML, section 9.2.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include "conn.h"
@@ -17,7 +31,10 @@
 #include "loop.h"
 #include "sub.h"
 
-#define SSE_BLOCK 4096 /* bytes per reader call: several frames per send() */
+/* MHD's buffer for the reader: `retry:` and the start of the first frame. */
+#define SSE_BLOCK 256
+/* Bytes per send() while direct: many frames of one stream in one call. */
+#define SSE_WRITE_MAX 16384
 
 static const char sse_retry[] = "retry: 3000\n\n";
 static const char sse_hb[] = ": hb\n\n";
@@ -129,27 +146,187 @@ static bool sse_copy(struct push_conn *c, char *buf, size_t max, size_t *n)
     return true;
 }
 
-static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+/* Copy as much as is due into buf (at most max bytes). */
+static size_t sse_fill(struct push_conn *c, char *buf, size_t max)
 {
-    struct push_conn *c = cls;
     size_t n = 0;
 
-    if (c->end)
-        return c->end;
     while (n < max) {
         if (!c->lit && !c->cur && !sse_next(c))
             break;
         if (!sse_copy(c, buf, max, &n))
             break;
     }
-    if (n == 0) {
-        MHD_suspend_connection(c->mc);
-        c->suspended = true;
-        return 0;
+    if (n) {
+        c->hb_pending = false; /* any bytes keep the stream alive */
+        c->last_send_ms = loop_now_ms();
     }
-    c->hb_pending = false; /* any bytes keep the stream alive */
-    c->last_send_ms = loop_now_ms();
-    return (ssize_t)n;
+    return n;
+}
+
+/* ---- direct ---- */
+
+static struct push_conn *flushes; /* to write to in this pass */
+
+static void sse_io(struct loop_io *io, uint32_t revents);
+
+static void sse_want_out(struct push_conn *c, bool on)
+{
+    uint32_t ev = EPOLLRDHUP | (on ? EPOLLOUT : 0);
+
+    if (c->io.events != ev && loop_io_set(&c->io, c->io.fd, ev))
+        log_warn("epoll_ctl on an SSE socket failed");
+}
+
+/* Hand the connection back to MHD, which calls the reader: c->end. */
+static void sse_leave(struct push_conn *c)
+{
+    loop_io_del(&c->io);
+    c->direct = false;
+    if (c->pend) {
+        if (c->end == MHD_CONTENT_READER_END_OF_STREAM)
+            c->end = MHD_CONTENT_READER_END_WITH_ERROR; /* a frame is cut short */
+        free(c->pend);
+        c->pend = NULL;
+    }
+    conn_wake(c);
+}
+
+static bool would_block(int e)
+{
+    return e == EAGAIN || e == EWOULDBLOCK || e == EINTR;
+}
+
+/* Write what is pending, then what is queued, until the socket is full or
+ * nothing is left. */
+static void sse_flush(struct push_conn *c)
+{
+    char buf[SSE_WRITE_MAX];
+    size_t n;
+    ssize_t k;
+
+    for (;;) {
+        if (c->pend) {
+            k = send(c->io.fd, c->pend + c->pend_off, c->pend_len - c->pend_off,
+                     MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (k < 0 && !would_block(errno))
+                goto gone;
+            c->pend_off += k > 0 ? (uint32_t)k : 0;
+            if (c->pend_off < c->pend_len) {
+                sse_want_out(c, true);
+                return;
+            }
+            free(c->pend);
+            c->pend = NULL;
+        }
+        if (c->end) {
+            sse_leave(c);
+            return;
+        }
+        n = sse_fill(c, buf, sizeof(buf));
+        if (n == 0) {
+            sse_want_out(c, false);
+            return;
+        }
+        k = send(c->io.fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (k < 0 && !would_block(errno))
+            goto gone;
+        if (k < 0)
+            k = 0;
+        if ((size_t)k < n) {
+            c->pend = malloc(n - (size_t)k);
+            if (!c->pend)
+                goto gone;
+            memcpy(c->pend, buf + k, n - (size_t)k);
+            c->pend_off = 0;
+            c->pend_len = (uint32_t)(n - (size_t)k);
+            sse_want_out(c, true);
+            return;
+        }
+    }
+gone:
+    /* The client left (or memory ran out): the stream stays resumable. */
+    if (!c->end)
+        c->end = MHD_CONTENT_READER_END_WITH_ERROR;
+    sse_leave(c);
+}
+
+static void sse_io(struct loop_io *io, uint32_t revents)
+{
+    struct push_conn *c = (struct push_conn *)((char *)io - offsetof(struct push_conn, io));
+
+    if (!c->direct)
+        return; /* a stale event of this pass */
+    if (revents & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        if (!c->end)
+            c->end = MHD_CONTENT_READER_END_WITH_ERROR;
+        sse_leave(c);
+    } else if (revents & EPOLLOUT) {
+        sse_flush(c);
+    }
+}
+
+void sub_sse_flush_soon(struct push_conn *c)
+{
+    if (c->flush_queued)
+        return;
+    c->flush_queued = true;
+    conn_ref(c);
+    c->flush_next = flushes;
+    flushes = c;
+}
+
+void sub_sse_run(void)
+{
+    while (flushes) {
+        struct push_conn *c = flushes;
+
+        flushes = c->flush_next;
+        c->flush_queued = false;
+        if (c->direct)
+            sse_flush(c);
+        conn_unref(c);
+    }
+}
+
+/* Take the socket of the suspended connection c: false if it cannot be. */
+static bool sse_go_direct(struct push_conn *c)
+{
+    const union MHD_ConnectionInfo *ci;
+    int one = 1, zero = 0;
+
+    ci = MHD_get_connection_info(c->mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return false;
+    /* MHD may leave the socket corked or with Nagle on after its last send. */
+    setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
+    setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->io.cb = sse_io;
+    if (loop_io_set(&c->io, ci->connect_fd, EPOLLRDHUP))
+        return false;
+    c->direct = true;
+    sub_sse_flush_soon(c); /* whatever came after the first block */
+    return true;
+}
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct push_conn *c = cls;
+    size_t n;
+
+    if (c->end)
+        return c->end;
+    if (pos == 0 && (n = sse_fill(c, buf, max)) > 0)
+        return (ssize_t)n;
+    /* Everything MHD had is sent (it calls the reader only then). */
+    MHD_suspend_connection(c->mc);
+    c->suspended = true;
+    if (!sse_go_direct(c)) {
+        log_warn("SSE stream of user %lld: cannot take its socket", (long long)c->user_id);
+        c->end = MHD_CONTENT_READER_END_WITH_ERROR;
+        conn_wake(c);
+    }
+    return 0;
 }
 
 static void sse_free(void *cls)
@@ -165,6 +342,7 @@ struct MHD_Response *sub_sse_response(struct push_conn *c)
     if (!r)
         return NULL;
     conn_ref(c);
+    MHD_set_response_options(r, MHD_RF_HTTP_1_0_COMPATIBLE_STRICT, MHD_RO_END);
     MHD_add_response_header(r, "Content-Type", "text/event-stream; charset=utf-8");
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     MHD_add_response_header(r, "X-Accel-Buffering", "no");
@@ -172,31 +350,10 @@ struct MHD_Response *sub_sse_response(struct push_conn *c)
     return r;
 }
 
-/* A suspended connection's disconnect goes unseen by MHD; an SSE client
- * sends nothing after its request, so a peeked EOF or error means it left. */
-static bool sse_peer_gone(struct push_conn *c)
-{
-    const union MHD_ConnectionInfo *ci;
-    char b;
-    ssize_t n;
-
-    ci = MHD_get_connection_info(c->mc, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (!ci)
-        return false;
-    n = recv(ci->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-}
-
 void sub_sse_tick(struct push_conn *c, int64_t now, int64_t heartbeat_ms)
 {
     if (c->end || now - c->last_send_ms < heartbeat_ms)
         return;
-    if (c->suspended && sse_peer_gone(c)) {
-        /* Gone without a word: keep the stream resumable (hub_stream_detach
-         * runs when MHD completes the request). */
-        sub_sse_end(c, MHD_CONTENT_READER_END_WITH_ERROR);
-        return;
-    }
     c->hb_pending = true;
     conn_wake(c);
 }

@@ -26,6 +26,7 @@
 # PUSH_RATES (publishes/s ladder), PUSH_STEP_SECS (5), PUSH_LAT_SECS (10),
 # PUSH_PROBE_RATE (200/s), PUSH_MAX_CONNS (50000; 0 skips), PUSH_TRANSPORT
 # (sse; poll and ws once chat-push has them), PUSH_OUT (bench/out/push.md),
+# PUSH_TARGETS ("direct nginx nchan": a subset for quick looks),
 # PUSH_PERF=1 records `perf record -g` of chat-push during one fan-out step,
 # KEEP=1 keeps the data directory.
 set -euo pipefail
@@ -339,9 +340,7 @@ bench_target() { # target
     sub_stop "$lpid" "$ppid"
 }
 
-bench_target direct
-bench_target nginx
-bench_target nchan
+for t in ${PUSH_TARGETS:-direct nginx nchan}; do bench_target "$t"; done
 
 # ---- (d) as many idle streams as this machine allows ----
 if [ "$MAXC" -gt 0 ]; then

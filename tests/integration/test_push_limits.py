@@ -18,6 +18,7 @@ import json
 import os
 import random
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -47,7 +48,8 @@ class PerIpStreamCapTest(ApiTestCase):
         self.conns = []
 
     def tearDown(self):
-        for c in self.conns:
+        for c, r in self.conns:
+            r.close()
             c.close()
 
     def get(self, user, path, xff, keep):
@@ -61,7 +63,9 @@ class PerIpStreamCapTest(ApiTestCase):
         })
         r = c.getresponse()
         if r.status == 200 and keep:
-            self.conns.append(c)
+            # Keep the response too: an SSE answer is close-delimited, so
+            # http.client hands its socket to the response object alone.
+            self.conns.append((c, r))
             return r.status, r.headers, None
         body = r.read()
         c.close()
@@ -93,6 +97,39 @@ class PerIpStreamCapTest(ApiTestCase):
         self.assertEqual(st, 200, body)
         st, _, body = self.get(self.a, "/events", "fd00::%x" % random.randint(1, 0xffff), keep=True)
         self.assertEqual(st, 200, body)
+
+    def test_closed_streams_give_their_count_back_at_once(self):
+        # A client that hangs up is seen when it does (not at the next
+        # heartbeat, 15 s later): its address can open as many again at once.
+        ip = fake_ip()
+        for rnd in range(2):
+            for i in range(CAP):
+                st, _, body = self.get(self.users[i // PER_USER], "/events", ip, keep=True)
+                self.assertEqual(st, 200, "round %d, stream %d from %s: %r" % (rnd, i + 1, ip, body))
+            self.tearDown()
+            self.conns = []
+            deadline = time.time() + 3
+            while True:  # the server sees the hangups within a loop pass or two
+                st, _, body = self.get(self.a, "/poll?timeout=0", ip, keep=False)
+                if st == 200 or time.time() > deadline:
+                    break
+                time.sleep(0.05)
+            self.assertEqual(st, 200, "a poll right after %d streams of %s closed: %r" % (CAP, ip, body))
+
+    def test_request_headers_up_to_3_kb_and_431_past_the_pool(self):
+        # chat-push keeps a 4 KiB pool per stream connection (sse/http.c).
+        for pad, want in ((2800, 200), (6000, 431)):
+            c = http.client.HTTPConnection(HOST, PUSH_PORT, timeout=15)
+            c.request("GET", "/api/v1/events", headers={
+                "Authorization": "Bearer " + self.b.token, "X-Pad": "p" * pad,
+                "X-Forwarded-For": fake_ip()})
+            r = c.getresponse()
+            self.assertEqual(r.status, want, "%d bytes of X-Pad" % pad)
+            if want == 200:
+                self.assertEqual(r.headers.get("Content-Type"), "text/event-stream; charset=utf-8")
+                self.assertTrue(r.fp.readline().startswith(b"retry:"))
+            r.close()
+            c.close()
 
     def test_finished_requests_give_their_count_back(self):
         ip = fake_ip()
