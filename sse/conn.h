@@ -55,7 +55,7 @@ struct push_conn {
     struct pgq_req *pg;
 
     /* SSE output */
-    int end; /* 0, or MHD_CONTENT_READER_END_OF_STREAM / _END_WITH_ERROR */
+    int end;           /* 0, or MHD_CONTENT_READER_END_OF_STREAM / _END_WITH_ERROR */
     bool direct;       /* suspended for good: frames go straight to the socket (sub_sse.c) */
     bool flush_queued; /* on sub_sse.c's flush list */
     struct push_conn *flush_next;
