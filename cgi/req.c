@@ -419,14 +419,6 @@ int req_auth_finish(struct req *req, struct req_auth_pending *p, bool epoch_know
     return 0;
 }
 
-int req_auth(struct req *req)
-{
-    struct req_auth_pending p;
-
-    req_auth_begin(req, &p);
-    return req_auth_finish(req, &p, false, 0);
-}
-
 void req_auth_error(struct req *req, int status)
 {
     if (status == 503)

@@ -126,18 +126,15 @@ int req_query_int_or_reply(struct req *req, const char *name, int64_t min, int64
  * PAGE_LIMIT_MAX, else 400. */
 int req_limit_or_reply(struct req *req, int64_t *limit);
 
-/* Authenticate the Bearer token: an access token (lib/jwt.h) whose
- * token_version and session are still current, or a personal API token
- * (chat_pat_..., looked up by SHA-256, with its scopes). Sets user_id,
- * session_id, api_token and token_scopes and returns 0; otherwise returns the status to answer
- * (401, or 503 when the database is unreachable) without replying.
- * Same as req_auth_begin then req_auth_finish with no auth epoch. */
-int req_auth(struct req *req);
-
-/* An authentication in two steps around the request's one Redis round
- * trip, which reads the user's auth epoch (authcache.h). */
+/* Authenticate the Bearer token, in two steps around the request's one
+ * Redis round trip, which reads the user's auth epoch (authcache.h): an
+ * access token (lib/jwt.h) whose token_version and session are still
+ * current, or a personal API token (chat_pat_..., looked up by SHA-256, with
+ * its scopes). Success sets user_id, session_id, api_token and
+ * token_scopes; failures return the status to answer (401, or 503 when the
+ * database is unreachable) without replying. */
 struct req_auth_pending {
-    int status; /* the answer when !jwt: 0 or what req_auth returns */
+    int status; /* the answer when !jwt: 0, 401 or 503 */
     bool jwt;   /* an access token that passed jwt_verify */
     struct jwt_claims cl;
     bool cached; /* entry holds the session's cached check */
@@ -152,9 +149,9 @@ void req_auth_begin(struct req *req, struct req_auth_pending *p);
 int64_t req_auth_likely_user(const struct req *req, const struct req_auth_pending *p);
 /* Step two: decide, from the cache when its entry's epoch equals epoch
  * (epoch_known false: Redis did not answer, so the cache is not used),
- * else from PostgreSQL, refilling the cache. Returns as req_auth. */
+ * else from PostgreSQL, refilling the cache. Returns 0, 401 or 503. */
 int req_auth_finish(struct req *req, struct req_auth_pending *p, bool epoch_known, int64_t epoch);
-/* Send the error for a status req_auth returned. */
+/* Send the error for a status req_auth_finish returned. */
 void req_auth_error(struct req *req, int status);
 
 /* Run st (lib/db.h) with params; the result is PQcleared when the request
