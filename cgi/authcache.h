@@ -1,7 +1,7 @@
 /* authcache.h - what the access-token check found per session, shared by
  * a chat-api process's threads (docs/DESIGN.md "Caches in chat-api").
  *
- * req_auth checks an access token's session and token_version in
+ * req_auth_finish checks an access token's session and token_version in
  * PostgreSQL; this remembers the answer per session id for at most
  * AUTHCACHE_MAX_AGE_MS, tagged with the user's auth epoch (Redis key
  * ae:{user_id}) read BEFORE that check. Every revocation raises the epoch

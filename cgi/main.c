@@ -53,7 +53,7 @@ static enum ratelimit_class rate_class(const struct route *route, const char *me
  * its rate limit, with one Redis round trip that also reads the caller's
  * auth epoch and, for a history page, the chat's version (ratelimit.h).
  * Sends 429 and returns -1 when over the limit; else returns 0 with *auth
- * the status req_auth would give. The request counts in the caller's
+ * the status req_auth_finish would give. The request counts in the caller's
  * bucket when authenticated, else the client IP's, as before the caches:
  * a guess that authentication then proves wrong is counted again. */
 static int admit(struct req *req, const struct route *route, enum ratelimit_class cls, int *auth)
