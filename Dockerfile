@@ -36,6 +36,7 @@ COPY conf/nginx.conf.in /etc/chat/nginx.conf.in
 RUN mkdir -p /var/lib/chat/run /var/lib/chat/log /var/lib/chat/nginx/tmp \
     && sed -e 's|@HOME@|/var/lib/chat|g' -e 's|@ROOT@|/srv/chat|g' -e 's|@PORT@|8080|g' \
            -e 's|@PUSH_HOST@|chat-push|g' -e 's|@PUSH_PORT@|8081|g' \
+           -e 's|@PUSH_WS_PORT@|8085|g' -e 's|@PUSH_POLL_PORT@|8086|g' \
            -e 's|listen 127.0.0.1:8080|listen 8080|' \
            /etc/chat/nginx.conf.in > /etc/chat/nginx.conf
 CMD ["nginx", "-p", "/var/lib/chat/nginx", "-c", "/etc/chat/nginx.conf"]

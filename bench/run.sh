@@ -41,7 +41,7 @@ pick_ports() {
     for i in $(seq 50); do
         p=$((20000 + (RANDOM % 2000) * 10))
         port_free "$p" && port_free $((p + 1)) && port_free $((p + 2)) && port_free $((p + 3)) &&
-            port_free $((p + 4)) && port_free $((p + 5)) &&
+            port_free $((p + 4)) && port_free $((p + 5)) && port_free $((p + 6)) &&
             { echo "$p"; return 0; }
     done
     return 1

@@ -312,7 +312,7 @@ static const struct db_stmt st_auth_check = {
 
 static const struct db_stmt st_api_token = {
     "api_token_auth",
-    "SELECT user_id, array_to_string(scopes, ' ') FROM api_tokens "
+    "SELECT user_id, array_to_string(scopes, ' '), id FROM api_tokens "
     "WHERE token_hash = decode($1, 'hex') AND revoked_at IS NULL",
     1, true};
 
@@ -335,6 +335,7 @@ static int req_auth_api_token(struct req *req, const char *token)
         return 401;
     req->user_id = db_int(r, 0, 0);
     req->api_token = true;
+    req->token_id = db_int(r, 0, 2);
     scopes = req_defer(req, free, strdup(PQgetvalue(r, 0, 1)));
     for (char *s = strtok_r(scopes, " ", &save); s; s = strtok_r(NULL, " ", &save))
         req->token_scopes |= scope_parse(s);

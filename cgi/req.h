@@ -66,6 +66,7 @@ struct req {
     int64_t user_id;       /* set by req_auth_finish */
     int64_t session_id;    /* 0 for an API token */
     bool api_token;        /* authenticated by a chat_pat_ token, not a session */
+    int64_t token_id;      /* that API token's id */
     unsigned token_scopes; /* enum scope bits of that API token */
     int64_t chat_version;  /* cv:{params[0]} read from Redis this request; -1 when the
                             * key is missing, -2 when Redis was not asked or did not answer */

@@ -1,7 +1,8 @@
 /* stream.c - POST /stream/tickets (API.md "Auth"): single-use tickets that
  * let EventSource and WebSocket, which cannot send headers, open a stream.
- * The ticket lives in Redis as ticket:<hex> = "<user id>:<session id>" for
- * 30 s; chat-push spends it with GETDEL. */
+ * The ticket lives in Redis as ticket:<hex> = "<user id>:<session id>", or
+ * "<user id>:0:<API token id>" when an API token asked, for 30 s; chat-push
+ * spends it with GETDEL. */
 #include <stdio.h>
 
 #include "crypto.h"
@@ -20,8 +21,12 @@ void stream_ticket_create(struct req *req)
         req_internal(req, "no randomness");
         return;
     }
-    snprintf(owner, sizeof(owner), "%lld:%lld", (long long)req->user_id,
-             (long long)req->session_id);
+    if (req->api_token)
+        snprintf(owner, sizeof(owner), "%lld:0:%lld", (long long)req->user_id,
+                 (long long)req->token_id);
+    else
+        snprintf(owner, sizeof(owner), "%lld:%lld", (long long)req->user_id,
+                 (long long)req->session_id);
     r = req_redis(req, "SET ticket:%s %s EX %d NX", ticket, owner, TICKET_TTL);
     if (!r || r->type != REDIS_REPLY_STATUS) {
         req_error(req, 503, "unavailable", "cannot issue a ticket now, retry shortly");

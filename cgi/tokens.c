@@ -105,13 +105,16 @@ static const struct db_stmt st_delete = {
     "AND revoked_at IS NULL",
     2, false};
 
-/* Revoking a token closes the streams it opened (DESIGN.md "Security").
- * chat-push knows streams by session, and a token's streams have none, so
- * all of the user's streams are told to close; session-based ones simply
- * resume with their still valid credentials. */
+/* Revoking a token closes the streams it opened (DESIGN.md "Security"):
+ * chat-push tags a stream opened with an API token by the token's id. */
 void tokens_delete(struct req *req)
 {
+    char event[96];
+
     req_delete_owned(req, &st_delete, "token");
-    if (req->status == 204)
-        req_publish_revoked(req, req->user_id, "{\"type\":\"session.revoked\",\"session_id\":0}");
+    if (req->status != 204)
+        return;
+    snprintf(event, sizeof(event), "{\"type\":\"session.revoked\",\"token_id\":%lld}",
+             (long long)req->params[0]);
+    req_publish_revoked(req, req->user_id, event);
 }

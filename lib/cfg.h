@@ -45,6 +45,7 @@ struct cfg {
     int push_max_conns; /* default 20000 */
     int heartbeat;      /* seconds between SSE heartbeats, default 15 */
     int push_ws_port;   /* chat-push's WebSocket daemon, default port+5 */
+    int push_poll_port; /* chat-push's long-poll daemon, default port+6; 0: none */
     char *ws_origins;   /* WebSocket Origins allowed besides the nginx URL's, comma-separated */
     /* open streams per client IP (X-Forwarded-For behind nginx), default 1000 */
     int push_max_per_ip;

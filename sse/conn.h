@@ -52,6 +52,7 @@ struct push_conn {
     bool by_cursor; /* long-poll with neither ticket nor token: the cursor is the credential */
     bool resuming;  /* a cursor came with a JWT: resume once the token checks out */
     int64_t user_id, session_id, token_version;
+    int64_t token_id; /* the API token's id (by_pat, or a ticket an API token got), else 0 */
     struct pgq_req *pg;
 
     /* SSE output */

@@ -35,10 +35,10 @@
 /* MHD's per-connection pool: request and response headers. An idle SSE
  * stream keeps its pool for life, and 4 KiB instead of 8 KiB is a third of
  * its memory (bench/push); it still takes about 3 KB of request headers
- * (more gets 431). WebSocket upgrades, which browsers send with more
- * headers, keep 8 KiB. */
+ * (more gets 431). Long-polls (short-lived) and WebSocket upgrades keep
+ * 8 KiB on their own daemons. */
 #define HTTP_POOL_SIZE 4096
-#define HTTP_WS_POOL_SIZE 8192
+#define HTTP_BIG_POOL_SIZE 8192
 #define HTTP_CONN_TIMEOUT_S 60       /* idle or stalled connections */
 #define HTTP_SETUP_TIMEOUT_MS 10000  /* auth + baseline + subscriptions */
 #define HTTP_STREAM_MAX_AGE_S 86400  /* API.md: a stream lives at most 24 h */
@@ -48,8 +48,9 @@
 #define HTTP_POLL_MAX_S 60
 
 static struct {
-    struct MHD_Daemon *d;   /* SSE and long-poll */
-    struct MHD_Daemon *dws; /* WebSocket: upgraded connections stay in its suspended list */
+    struct MHD_Daemon *d;     /* SSE (and long-poll from direct clients) */
+    struct MHD_Daemon *dpoll; /* long-poll, nginx's route: its resumes walk no SSE stream */
+    struct MHD_Daemon *dws;   /* WebSocket: upgraded connections stay in its suspended list */
     const struct cfg *cfg;
     struct hub *hub;
     const unsigned char *key;
@@ -506,6 +507,9 @@ static bool stream_resume(struct push_conn *c)
         return false;
     c->s = s;
     c->user_id = hub_stream_user_id(s);
+    /* The stream answers to the credentials it was last taken with. */
+    if (c->token_id || !c->by_cursor)
+        s->token_id = c->token_id;
     if (!c->by_jwt || c->by_pat)
         c->token_version = s->token_version;
     c->phase = CONN_STREAM;
@@ -518,6 +522,7 @@ static void stream_new(struct push_conn *c)
 {
     c->phase = CONN_OPEN;
     c->s = hub_stream_open(H.hub, c->ops, c, c->user_id, c->session_id, loop_unix());
+    c->s->token_id = c->token_id;
 }
 
 static void on_resume_auth(void *arg, const PGresult *res)
@@ -562,11 +567,12 @@ static void stream_start(struct push_conn *c)
     stream_new(c);
 }
 
-/* "<user_id>:<session_id>" as chat-api stores it (CONVENTIONS-internal.md). */
-static bool parse_ticket_value(const char *v, size_t len, int64_t *uid, int64_t *sid)
+/* "<user_id>:<session_id>", or "<user_id>:0:<API token id>", as chat-api
+ * stores it (cgi/stream.c). */
+static bool parse_ticket_value(const char *v, size_t len, int64_t *uid, int64_t *sid, int64_t *tid)
 {
-    char tmp[48];
-    char *colon;
+    char tmp[72];
+    char *colon, *colon2;
 
     if (len == 0 || len >= sizeof(tmp))
         return false;
@@ -576,6 +582,13 @@ static bool parse_ticket_value(const char *v, size_t len, int64_t *uid, int64_t 
     if (!colon)
         return false;
     *colon = 0;
+    colon2 = strchr(colon + 1, ':');
+    *tid = 0;
+    if (colon2) {
+        *colon2 = 0;
+        if (json_parse_int(colon2 + 1, 1, INT64_MAX, tid))
+            return false;
+    }
     return json_parse_int(tmp, 1, INT64_MAX, uid) == 0 &&
            json_parse_int(colon + 1, 0, INT64_MAX, sid) == 0;
 }
@@ -590,7 +603,7 @@ static void on_ticket(void *arg, int status, const char *val, size_t len)
         conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "unknown, expired or spent ticket");
     } else if (status) {
         conn_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "ticket store unavailable");
-    } else if (!parse_ticket_value(val, len, &c->user_id, &c->session_id)) {
+    } else if (!parse_ticket_value(val, len, &c->user_id, &c->session_id, &c->token_id)) {
         log_warn("malformed ticket value");
         conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "invalid ticket");
     } else {
@@ -613,7 +626,7 @@ static bool ticket_ok(const char *t)
 }
 
 /* A personal API token (API.md "Auth"): live, with the events:read scope. */
-static const char pat_sql[] = "SELECT user_id, 'events:read' = ANY(scopes) FROM api_tokens"
+static const char pat_sql[] = "SELECT user_id, 'events:read' = ANY(scopes), id FROM api_tokens"
                               " WHERE token_hash = decode($1, 'hex') AND revoked_at IS NULL";
 
 static void on_pat(void *arg, const PGresult *res)
@@ -625,7 +638,8 @@ static void on_pat(void *arg, const PGresult *res)
         goto out;
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
         conn_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "database unavailable");
-    else if (PQntuples(res) != 1 || !col_int(res, 0, 0, &c->user_id))
+    else if (PQntuples(res) != 1 || !col_int(res, 0, 0, &c->user_id) ||
+             !col_int(res, 0, 2, &c->token_id))
         conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "invalid or revoked token");
     else if (strcmp(PQgetvalue(res, 0, 1), "t") != 0)
         conn_fail(c, MHD_HTTP_FORBIDDEN, "forbidden", "token lacks the events:read scope");
@@ -944,8 +958,18 @@ int http_start(const struct cfg *cfg, struct hub *h, const unsigned char *key)
         log_err("cannot listen on %s:%d", cfg->push_addr, cfg->push_port);
         return CHAT_ERR_IO;
     }
+    opts[3].value = HTTP_BIG_POOL_SIZE;
+    if (cfg->push_poll_port) {
+        sin.sin_port = htons((uint16_t)cfg->push_poll_port);
+        H.dpoll =
+            MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
+                             NULL, on_request, NULL, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+        if (!H.dpoll) {
+            log_err("cannot listen on %s:%d", cfg->push_addr, cfg->push_poll_port);
+            return CHAT_ERR_IO;
+        }
+    }
     sin.sin_port = htons((uint16_t)cfg->push_ws_port);
-    opts[3].value = HTTP_WS_POOL_SIZE;
     H.dws = MHD_start_daemon(
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG, 0, NULL,
         NULL, on_request, (void *)1, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
@@ -954,14 +978,20 @@ int http_start(const struct cfg *cfg, struct hub *h, const unsigned char *key)
         return CHAT_ERR_IO;
     }
     sub_ws_init(cfg, key);
-    log_info("listening on %s:%d (SSE, long-poll) and %d (WebSocket)", cfg->push_addr,
-             cfg->push_port, cfg->push_ws_port);
+    log_info("listening on %s:%d (SSE, long-poll), %d (long-poll) and %d (WebSocket)",
+             cfg->push_addr, cfg->push_port, cfg->push_poll_port, cfg->push_ws_port);
     return 0;
 }
 
-int http_epoll_fd(bool ws)
+static struct MHD_Daemon *daemon_of(enum http_daemon which)
 {
-    const union MHD_DaemonInfo *i = MHD_get_daemon_info(ws ? H.dws : H.d, MHD_DAEMON_INFO_EPOLL_FD);
+    return which == HTTP_D_WS ? H.dws : which == HTTP_D_POLL ? H.dpoll : H.d;
+}
+
+int http_epoll_fd(enum http_daemon which)
+{
+    struct MHD_Daemon *d = daemon_of(which);
+    const union MHD_DaemonInfo *i = d ? MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
 
     return i ? i->epoll_fd : -1;
 }
@@ -995,6 +1025,8 @@ int64_t http_run(bool fd_ready, int64_t now)
 
     if (fd_ready || resumed || (H.mhd_deadline_ms >= 0 && now >= H.mhd_deadline_ms)) {
         MHD_run(H.d);
+        if (H.dpoll)
+            MHD_run(H.dpoll);
         MHD_run(H.dws);
         ws_kicked = false;
     }
@@ -1005,17 +1037,13 @@ int64_t http_run(bool fd_ready, int64_t now)
     if (H.wakes)
         return H.last_resume_ms + RESUME_WINDOW_MS > now ? H.last_resume_ms + RESUME_WINDOW_MS - now
                                                          : 0;
-    if (MHD_get_timeout(H.d, &t) != MHD_YES) {
-        MHD_UNSIGNED_LONG_LONG t2;
+    t = 3600000;
+    for (enum http_daemon i = 0; i < HTTP_NDAEMONS; i++) {
+        MHD_UNSIGNED_LONG_LONG ti;
 
-        if (MHD_get_timeout(H.dws, &t2) != MHD_YES) {
-            H.mhd_deadline_ms = -1;
-            return -1;
-        }
-        t = t2;
+        if (daemon_of(i) && MHD_get_timeout(daemon_of(i), &ti) == MHD_YES && ti < t)
+            t = ti;
     }
-    if (t > 3600000)
-        t = 3600000;
     H.mhd_deadline_ms = now + (int64_t)t;
     return (int64_t)t;
 }
@@ -1067,12 +1095,13 @@ void http_shutdown_begin(void)
     MHD_socket fd;
 
     H.stopping = true;
-    fd = MHD_quiesce_daemon(H.d);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
-    fd = MHD_quiesce_daemon(H.dws);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    for (enum http_daemon i = 0; i < HTTP_NDAEMONS; i++) {
+        if (!daemon_of(i))
+            continue;
+        fd = MHD_quiesce_daemon(daemon_of(i));
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd);
+    }
     sub_ws_shutdown();
     for (c = H.conns; c; c = next) {
         next = c->next;
@@ -1101,6 +1130,8 @@ void http_stop(void)
 {
     run_wakes();
     MHD_stop_daemon(H.dws);
+    if (H.dpoll)
+        MHD_stop_daemon(H.dpoll);
     MHD_stop_daemon(H.d);
-    H.d = H.dws = NULL;
+    H.d = H.dpoll = H.dws = NULL;
 }

@@ -8,8 +8,11 @@
  *                 or Last-Event-ID of this process run resumes its stream
  *   GET /healthz  200 "ok" while the process runs
  *   GET /readyz   200 when Redis is subscribed and PostgreSQL connected
- * The daemon runs in our loop (MHD_USE_EPOLL, no thread of its own): main.c
- * adds http_epoll_fd() to its epoll set and calls http_run.
+ * Three daemons serve these on push_port (SSE; 4 KiB pools), push_poll_port
+ * (nginx sends /poll there: long-poll resumes then walk no SSE stream;
+ * 8 KiB pools) and push_ws_port (WebSocket). They run in our loop
+ * (MHD_USE_EPOLL, no thread of their own): main.c adds each
+ * http_epoll_fd() to its epoll set and calls http_run.
  */
 #ifndef CHAT_HTTP_H
 #define CHAT_HTTP_H
@@ -23,9 +26,10 @@
 /* Start the daemon on cfg->push_addr:push_port. key is the JWT key
  * (JWT_KEY_LEN bytes, kept by pointer). Returns 0 or CHAT_ERR_IO. */
 int http_start(const struct cfg *cfg, struct hub *h, const unsigned char *key);
-/* MHD's epoll fd of the SSE/long-poll daemon or of the WebSocket one, for
- * the loop. */
-int http_epoll_fd(bool ws);
+enum http_daemon { HTTP_D_STREAM, HTTP_D_POLL, HTTP_D_WS, HTTP_NDAEMONS };
+/* MHD's epoll fd of one daemon, for the loop; -1 if it does not run
+ * (push_poll_port 0). */
+int http_epoll_fd(enum http_daemon which);
 /* Resume the connections woken since the last pass (one batch), then let MHD
  * work if its fd was ready, it resumed something, or its timeout passed.
  * Returns the milliseconds the loop may wait for MHD's sake (-1: no limit). */

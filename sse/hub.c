@@ -258,7 +258,7 @@ struct hub_event *hub_event_new(const char *json, size_t len)
     cJSON *root = json_parse(json, len, &why);
     const cJSON *type;
     struct hub_event *ev = NULL;
-    int64_t chat_id, user_id, version = 0, session_id = -1, msg_seq = 0;
+    int64_t chat_id, user_id, version = 0, session_id = -1, token_id = 0, msg_seq = 0;
     const cJSON *v;
 
     if (!root)
@@ -275,6 +275,9 @@ struct hub_event *hub_event_new(const char *json, size_t len)
     v = cJSON_GetObjectItemCaseSensitive(root, "session_id");
     if (v && !cJSON_IsNull(v) && json_get_int(v, 0, ((int64_t)1 << 53) - 1, &session_id))
         goto out;
+    v = cJSON_GetObjectItemCaseSensitive(root, "token_id");
+    if (v && !cJSON_IsNull(v) && json_get_int(v, 1, ((int64_t)1 << 53) - 1, &token_id))
+        goto out;
     v = cJSON_GetObjectItemCaseSensitive(root, "message");
     if (cJSON_IsObject(v) && json_get_int(cJSON_GetObjectItemCaseSensitive(v, "seq"), 1,
                                           ((int64_t)1 << 53) - 1, &msg_seq))
@@ -284,6 +287,7 @@ struct hub_event *hub_event_new(const char *json, size_t len)
     ev->user_id = user_id;
     ev->version = version;
     ev->session_id = session_id;
+    ev->token_id = token_id;
     ev->msg_seq = msg_seq;
 out:
     cJSON_Delete(root);
@@ -1225,7 +1229,8 @@ static void user_event(struct hub_stream *s, struct hub_event *ev)
 
     if (hub_event_is(ev, "session.revoked")) {
         /* A control event from chat-api: act on it, never forward it. */
-        if (ev->session_id == 0 || ev->session_id == s->session_id)
+        if (ev->token_id ? ev->token_id == s->token_id
+                         : ev->session_id == 0 || ev->session_id == s->session_id)
             stream_kick(s, HUB_KICK_REVOKED);
         return;
     }

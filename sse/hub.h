@@ -50,6 +50,7 @@ struct hub_event {
     int64_t version;    /* 0 when absent (ephemeral events) */
     int64_t user_id;    /* 0 when absent */
     int64_t session_id; /* session.revoked only: 0 means every session; -1 absent */
+    int64_t token_id;   /* session.revoked only: that API token's streams; 0 absent */
     int64_t msg_seq;    /* message.*: the message's seq ("message":{"seq"}), else 0 */
     unsigned short type_off, type_len;
     size_t json_off, json_len;
@@ -137,6 +138,7 @@ struct hub_stream {
     uint64_t id;           /* unique in this process run */
     uint64_t secret;       /* 64 random bits: a cursor is a capability of this stream */
     int64_t session_id;    /* 0 when unknown */
+    int64_t token_id;      /* the API token that opened or last resumed it, else 0 */
     int64_t token_version; /* the user's, read with the baseline (WebSocket ops) */
     enum hub_stream_state state;
     bool needs_resync;          /* a Redis reconnect happened: resync once subscribed */

@@ -138,8 +138,8 @@ static const struct hub_ops hub_ops = {
 
 static int setup_fds(void)
 {
-    static struct loop_io mhd_io = LOOP_IO_INIT(on_mhd);
-    static struct loop_io mhd_ws_io = LOOP_IO_INIT(on_mhd);
+    static struct loop_io mhd_io[HTTP_NDAEMONS] = {LOOP_IO_INIT(on_mhd), LOOP_IO_INIT(on_mhd),
+                                                   LOOP_IO_INIT(on_mhd)};
     static struct loop_io timer_io = LOOP_IO_INIT(on_timer);
     static struct loop_io sig_io = LOOP_IO_INIT(on_signal);
     struct itimerspec its = {{0, TICK_MS * 1000000L}, {0, TICK_MS * 1000000L}};
@@ -154,10 +154,11 @@ static int setup_fds(void)
     P.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (P.sigfd < 0 || P.timerfd < 0 || timerfd_settime(P.timerfd, 0, &its, NULL))
         return CHAT_ERR_IO;
-    if (loop_io_set(&sig_io, P.sigfd, EPOLLIN) || loop_io_set(&timer_io, P.timerfd, EPOLLIN) ||
-        loop_io_set(&mhd_io, http_epoll_fd(false), EPOLLIN) ||
-        loop_io_set(&mhd_ws_io, http_epoll_fd(true), EPOLLIN))
+    if (loop_io_set(&sig_io, P.sigfd, EPOLLIN) || loop_io_set(&timer_io, P.timerfd, EPOLLIN))
         return CHAT_ERR_IO;
+    for (enum http_daemon i = 0; i < HTTP_NDAEMONS; i++)
+        if (http_epoll_fd(i) >= 0 && loop_io_set(&mhd_io[i], http_epoll_fd(i), EPOLLIN))
+            return CHAT_ERR_IO;
     return 0;
 }
 

@@ -38,9 +38,10 @@ pick_ports() {
     local p i
     for i in $(seq 50); do
         p=$((20000 + (RANDOM % 2000) * 10))
-        # nginx, chat-push, PostgreSQL, Redis, chat-notify, chat-push's WebSocket port
+        # nginx, chat-push, PostgreSQL, Redis, chat-notify, chat-push WebSocket and long-poll
         port_free "$p" && port_free $((p + 1)) && port_free $((p + 2)) && port_free $((p + 3)) &&
-            port_free $((p + 4)) && port_free $((p + 5)) && { echo "$p"; return 0; }
+            port_free $((p + 4)) && port_free $((p + 5)) && port_free $((p + 6)) &&
+            { echo "$p"; return 0; }
     done
     return 1
 }

@@ -354,7 +354,7 @@ if [ "$MAXC" -gt 0 ]; then
     pushpids=$(pid_of chat-push)
     for i in $(seq 2 "$NPROC"); do
         p=$((EXTRA_PORT0 + i - 2))
-        CHAT_PUSH_PORT=$p CHAT_PUSH_WS_PORT=$((p + 3)) "${AS[@]}" "$CHAT_BIN/chat-push" </dev/null >>"$CHAT_HOME/log/chat-push-$i.log" 2>&1 &
+        CHAT_PUSH_PORT=$p CHAT_PUSH_WS_PORT=$((p + 3)) CHAT_PUSH_POLL_PORT=0 "${AS[@]}" "$CHAT_BIN/chat-push" </dev/null >>"$CHAT_HOME/log/chat-push-$i.log" 2>&1 &
         PIDS+=("$!")
         pushpids="$pushpids $!"
         ports="$ports,$p"

@@ -453,6 +453,24 @@ class RevocationClosesStreamsTest(ApiTestCase):
         self.assertTrue(closed, "the revoked API token's stream is still open %.0f s later:\n%s"
                         % (self.CLOSE_WITHIN, s.dump()))
 
+    def test_token_revoke_leaves_other_streams_open(self):
+        # Only the streams that API token opened close: not the user's
+        # session streams, nor those of another API token.
+        u, v = register("rvo"), register("rvr")
+        cid = create_direct(u, v)["id"]
+        tok = api_token(u, ["events:read"])
+        keep = api_token(u, ["events:read"])
+        s_tok = self.opened(SSEStream(API_URL + "/events", headers=["Authorization: Bearer " + tok["token"]]))
+        s_sess = self.stream_with_ticket(u.token)
+        s_keep = self.stream_with_ticket(keep["token"])
+        self.assertStatus(u.req("DELETE", "/tokens/%d" % tok["id"]), 204)
+        self.assertTrue(self.wait_closed(s_tok, self.CLOSE_WITHIN),
+                        "the revoked API token's stream is still open:\n" + s_tok.dump())
+        post_message(v, cid, "still open")
+        for what, s in (("the session's", s_sess), ("the other API token's", s_keep)):
+            self.assertTrue(self.gets(s, cid, "still open"), "%s stream lives on:\n%s" % (what, s.dump()))
+            self.assertFalse(s.eof, what)
+
     def test_token_ticket_stream_closes_on_token_revoke(self):
         u, v = register("rvk"), register("rvm")
         cid = create_direct(u, v)["id"]

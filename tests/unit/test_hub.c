@@ -629,6 +629,27 @@ static void test_session_revoked_closes_matching_streams_only(void **state)
     hub_stream_close(c.s);
 }
 
+static void test_token_revoked_closes_that_tokens_streams_only(void **state)
+{
+    struct fake_sub a, b, c;
+
+    open_live(&a, 1, NULL, 0);
+    open_live(&b, 1, NULL, 0);
+    open_live(&c, 1, NULL, 0);
+    a.s->token_id = 7; /* opened with API token 7 */
+    b.s->token_id = 8;
+    c.s->session_id = 7; /* a session whose id happens to be 7 */
+    pub(HUB_CHAN_USER, 1, "{\"type\":\"session.revoked\",\"token_id\":7}");
+    assert_int_equal(a.kicks, 1);
+    assert_int_equal(a.why, HUB_KICK_REVOKED);
+    assert_int_equal(b.kicks, 0);
+    assert_int_equal(c.kicks, 0);
+    assert_null(pop(c.s, NULL)); /* never forwarded */
+    assert_int_equal(hub_user_nstreams(&H, 1), 2);
+    hub_stream_close(b.s);
+    hub_stream_close(c.s);
+}
+
 /* The cursor of the event that pop() would return next. */
 static void next_cursor(struct hub_stream *s, char *cur)
 {
@@ -1087,6 +1108,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_join_then_leave_during_baseline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_join_during_baseline_is_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_consumer_is_kicked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_revoked_closes_that_tokens_streams_only, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_session_revoked_closes_matching_streams_only, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_resume_replays_after_the_cursor, setup, teardown),
