@@ -311,7 +311,7 @@ bench_target() { # target
         [ "$base" -gt 0 ] || base=${peak%.*}
         half=$((base / 2 / GROUP))
         [ "$half" -ge 1 ] || half=1
-        sleep 2
+        sleep 8 # the last ladder step was overloaded: let its backlog drain first
         # shellcheck disable=SC2086
         "$LG" pub -k "$pubkind" -p "$pubport" ${pubprefix:+-x $pubprefix} -f "$W/chats.txt" \
             -r "$half" -d $((WARM + LAT_SECS + 1)) -s "$SIZE" -C 4 -w 256 -m L -V "$W/$t.versions" >"$W/$t-lat-bg.log" 2>&1 &
