@@ -316,23 +316,39 @@ static const struct db_stmt st_api_token = {
     "WHERE token_hash = decode($1, 'hex') AND revoked_at IS NULL",
     1, true};
 
+/* The one row of an auth lookup, or NULL with *status 503 (database
+ * unreachable) or 401 (no such row). */
+static PGresult *auth_row(struct req *req, const struct db_stmt *st, const char *const *params,
+                          int *status)
+{
+    PGresult *r = db_exec(&req->w->db, st, params);
+
+    if (!r) {
+        log_warn("auth: %s", req->w->db.errstr);
+        *status = 503;
+        return NULL;
+    }
+    req_defer(req, (void (*)(void *))PQclear, r);
+    if (PQntuples(r) != 1) {
+        *status = 401;
+        return NULL;
+    }
+    return r;
+}
+
 /* A personal API token (API.md "Auth"): looked up by its SHA-256. */
 static int req_auth_api_token(struct req *req, const char *token)
 {
     unsigned char digest[32];
     char hex[65], *scopes, *save = NULL;
     PGresult *r;
+    int status;
 
     crypto_sha256(token, strlen(token), digest);
     crypto_hex(digest, sizeof(digest), hex);
-    r = db_exec(&req->w->db, &st_api_token, (const char *[]){hex});
-    if (!r) {
-        log_warn("auth: %s", req->w->db.errstr);
-        return 503;
-    }
-    req_defer(req, (void (*)(void *))PQclear, r);
-    if (PQntuples(r) != 1)
-        return 401;
+    r = auth_row(req, &st_api_token, (const char *[]){hex}, &status);
+    if (!r)
+        return status;
     req->user_id = db_int(r, 0, 0);
     req->api_token = true;
     req->token_id = db_int(r, 0, 2);
@@ -385,6 +401,7 @@ int req_auth_finish(struct req *req, struct req_auth_pending *p, bool epoch_know
     struct authcache_entry fill;
     enum authcache_verdict v = AUTHCACHE_UNKNOWN;
     PGresult *r;
+    int status;
 
     if (!p->jwt)
         return p->status;
@@ -398,14 +415,9 @@ int req_auth_finish(struct req *req, struct req_auth_pending *p, bool epoch_know
         fill.filled_at_ms = now_ms();
         params[0] = req_id_str(req, p->cl.sub);
         params[1] = req_id_str(req, p->cl.sid);
-        r = db_exec(&req->w->db, &st_auth_check, params);
-        if (!r) {
-            log_warn("auth: %s", req->w->db.errstr);
-            return 503;
-        }
-        req_defer(req, (void (*)(void *))PQclear, r);
-        if (PQntuples(r) != 1)
-            return 401;
+        r = auth_row(req, &st_auth_check, params, &status);
+        if (!r)
+            return status;
         fill.user_id = p->cl.sub;
         fill.token_version = db_int(r, 0, 0);
         fill.session_ok = strcmp(PQgetvalue(r, 0, 1), "t") == 0;

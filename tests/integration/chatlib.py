@@ -574,6 +574,19 @@ def api_token(user, scopes, name=None):
     return r.json
 
 
+def psql(sql):
+    """The output of one SQL statement run on the stack's database through
+    `chatctl psql` (as tuples only, unaligned); raises on failure."""
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+    env = dict(os.environ)
+    env.setdefault("CHAT_PORT", str(PORT))
+    out = subprocess.run([os.path.join(root, "chatctl"), "psql", "-tAq", "-c", sql], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+    if out.returncode:
+        raise AssertionError("psql failed: %s" % out.stderr.decode())
+    return out.stdout.decode().strip()
+
+
 def chat_home_path(*parts):
     """A path under $CHAT_HOME (the stack's data directory), or None when
     CHAT_HOME is not set (tests/run.sh sets it)."""

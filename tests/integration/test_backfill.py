@@ -12,26 +12,14 @@ later PUBLISH that jumps over it must not be delivered out of order.
 """
 
 import os
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from chatlib import (ApiTestCase, register, create_direct, create_group, post_message,  # noqa: E402
-                     open_stream, main, PORT)
+from chatlib import (psql, ApiTestCase, register, create_direct, create_group, post_message,  # noqa: E402
+                     open_stream, main)
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CATCH_UP = float(os.environ.get("CHAT_BACKFILL_MAX_S", "4"))
-
-
-def psql(sql):
-    env = dict(os.environ)
-    env.setdefault("CHAT_PORT", str(PORT))
-    out = subprocess.run([os.path.join(ROOT, "chatctl"), "psql", "-tAq", "-c", sql], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
-    if out.returncode:
-        raise AssertionError("psql failed: %s" % out.stderr.decode())
-    return out.stdout.decode().strip()
 
 
 def post_silently(chat_id, sender_id, content):

@@ -19,10 +19,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import chatlib  # noqa: E402
-from chatlib import (ApiTestCase, PORT, api_token, chat_home_path, create_group,  # noqa: E402
+from chatlib import (psql, ApiTestCase, PORT, api_token, chat_home_path, create_group,  # noqa: E402
                      history, login, main, post_message, register, request)
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 REDIS_PORT = int(os.environ.get("CHAT_REDIS_PORT") or PORT + 3)
 # pagecache.h PAGECACHE_MAX_AGE_MS is 1.5 s; DESIGN.md promises "within seconds".
 STALE_MAX_S = 4.0
@@ -31,16 +30,6 @@ STALE_MAX_S = 4.0
 def redis(*args):
     out = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(REDIS_PORT)] + list(args),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
-    return out.stdout.decode().strip()
-
-
-def psql(sql):
-    env = dict(os.environ)
-    env.setdefault("CHAT_PORT", str(PORT))
-    out = subprocess.run([os.path.join(ROOT, "chatctl"), "psql", "-tAq", "-c", sql], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
-    if out.returncode:
-        raise AssertionError("psql failed: %s" % out.stderr.decode())
     return out.stdout.decode().strip()
 
 
