@@ -103,32 +103,54 @@ def parse_pgbench(path, logdir):
     print("%.1f %.3f %.3f %s" % (tps, pct(0.50), pct(0.99), m.group(1) if m else 0))
 
 
-def cpu_table(path, hz, secs, rows):
+def cpu_table(path, hz, secs, rows, runs):
     """Markdown lines: CPU microseconds per request by process, from the
-    "key\tname=ticks ...\tname=ticks ..." snapshots taken around each wrk run."""
+    "key\tname=ticks ...\tname=ticks ..." snapshots taken around each wrk run
+    (a row run several times: its ticks over all its requests)."""
     names = ["nginx", "chat-api", "hello_fcgi", "postgres", "redis-server"]
     L = ["| what | " + " | ".join(names) + " | sum |", "|---|" + "---:|" * (len(names) + 1)]
+    ticks, nreq, seen, order = {}, {}, {}, []
     for line in open(path):
         key, a, b = (line.rstrip("\n").split("\t") + ["", ""])[:3]
-        if key not in rows or not rows[key]["rps"]:
+        if key not in runs:
             continue
+        i = seen.get(key, 0)
+        seen[key] = i + 1
+        if key not in ticks:
+            order.append(key)
+            ticks[key], nreq[key] = {n: 0 for n in names}, 0.0
         t0 = dict(kv.split("=") for kv in a.split())
         t1 = dict(kv.split("=") for kv in b.split())
-        nreq = rows[key]["rps"] * secs
-        us = {n: (int(t1.get(n, 0)) - int(t0.get(n, 0))) / hz * 1e6 / nreq for n in names}
+        for n in names:
+            ticks[key][n] += int(t1.get(n, 0)) - int(t0.get(n, 0))
+        nreq[key] += runs[key][min(i, len(runs[key]) - 1)]["rps"] * secs
+    for key in order:
+        if not nreq[key]:
+            continue
+        us = {n: ticks[key][n] / hz * 1e6 / nreq[key] for n in names}
         L.append("| %s | %s | %.0f |" % (rows[key]["what"], " | ".join("%.0f" % us[n] for n in names),
                                         sum(us.values())))
     return L
 
 
 def render(results, meta, out, cpu=None, hz=100, secs=10):
-    rows = {}
+    runs = {}
     order = []
     for line in open(results):
         p = line.rstrip("\n").split("\t")
-        rows[p[0]] = {"what": p[1], "rps": float(p[2]), "p50": float(p[3]), "p99": float(p[4]),
-                      "errors": int(p[5]), "cmd": p[6]}
-        order.append(p[0])
+        runs.setdefault(p[0], []).append({"what": p[1], "rps": float(p[2]), "p50": float(p[3]),
+                                          "p99": float(p[4]), "errors": int(p[5]), "cmd": p[6]})
+        if p[0] not in order:
+            order.append(p[0])
+    # A row run several times (alternating with its peer) shows its median run.
+    rows = {}
+    for key, rs in runs.items():
+        med = dict(sorted(rs, key=lambda r: r["rps"])[len(rs) // 2])
+        med["base"] = med["what"]
+        if len(rs) > 1:
+            med["what"] += " (median of %d alternating runs: %s req/s)" % (
+                len(rs), ", ".join("%.0f" % r["rps"] for r in rs))
+        rows[key] = med
     m = json.load(open(meta))
     # (row, peer, target): the ratio of row to peer must reach target.
     pairs = [("history", "hello_page", 0.5), ("history", "hello_tiny", 0.5),
@@ -171,7 +193,7 @@ def render(results, meta, out, cpu=None, hz=100, secs=10):
         for peer, target in mine:
             if peer:
                 ratio = r["rps"] / rows[peer]["rps"] if rows[peer]["rps"] else 0.0
-                cells = [rows[peer]["what"], "%.2f" % ratio, ">= %.2f" % target,
+                cells = [rows[peer]["base"], "%.2f" % ratio, ">= %.2f" % target,
                          "yes" if ratio >= target else "**no**"]
             else:
                 cells = ["", "", "", ""]
@@ -197,7 +219,7 @@ def render(results, meta, out, cpu=None, hz=100, secs=10):
                  "run) per answered request, by process name; the machine has %s cores, so "
                  "the sum of the row bounds throughput at about %s x 10^6 / sum req/s.\n"
                  % (m["nproc"], m["nproc"]))
-        L.extend(cpu_table(cpu, float(hz), float(secs), rows))
+        L.extend(cpu_table(cpu, float(hz), float(secs), rows, runs))
         L.append("")
     L.append("## Commands\n")
     L.append("Run from bench/run.sh, with $H the throwaway CHAT_HOME, $URL its nginx, "

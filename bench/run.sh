@@ -11,7 +11,8 @@
 # Everything it started is stopped by PID at the end.
 #
 # Knobs (environment): BENCH_CONNECTIONS (32), BENCH_DURATION (10 s),
-# BENCH_WARMUP (3 s), BENCH_USERS (16), BENCH_WRK_THREADS (2),
+# BENCH_WARMUP (3 s), BENCH_USERS (16), BENCH_WRK_THREADS (2), BENCH_REPEAT
+# (3: alternating runs of the hello page and the history page, medians),
 # CHAT_API_THREADS (8), BENCH_OUT (docs/BENCHMARKS.md), KEEP=1 keeps the
 # data directory, BENCH_ONLY="history send_spread ..." runs some rows only
 # (then the report goes to $CHAT_HOME/BENCHMARKS.md unless BENCH_OUT says).
@@ -225,9 +226,13 @@ bench_pg() { # key what script [clients]
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 say "each row: ${WARM} s warm-up, ${DUR} s measured, $CONC connections"
 bench_wrk hello_tiny "hello_fcgi, tiny JSON body (12 B)" /hello/tiny
-bench_wrk hello_page "hello_fcgi, page-sized JSON body" /hello/page
-bench_wrk history "GET history page, limit=50 (spread)" "/api/v1/chats/$CHAT0/messages?limit=50" \
-    "$BENCH/history.lua" "$W/spread.txt"
+# The history page against its peer: alternating runs, the median of each
+# (this machine's speed drifts between runs; the ratio is the target).
+for _ in $(seq "${BENCH_REPEAT:-3}"); do
+    bench_wrk hello_page "hello_fcgi, page-sized JSON body" /hello/page
+    bench_wrk history "GET history page, limit=50 (spread)" "/api/v1/chats/$CHAT0/messages?limit=50" \
+        "$BENCH/history.lua" "$W/spread.txt"
+done
 bench_wrk send_spread "POST message, $NUSERS chats (fresh client_msg_id)" "/api/v1/chats/$CHAT0/messages" \
     "$BENCH/send.lua" "$W/spread.txt" TAG
 bench_wrk send_spread_nocmid "POST message, $NUSERS chats (no client_msg_id)" "/api/v1/chats/$CHAT0/messages" \

@@ -548,7 +548,10 @@ static int rds_connect(struct worker *w)
 
     if (w->rds)
         return 0;
-    w->rds = redisConnectWithTimeout(w->cfg->redis_host, w->cfg->redis_port, tv);
+    if (w->cfg->redis_socket[0])
+        w->rds = redisConnectUnixWithTimeout(w->cfg->redis_socket, tv);
+    else
+        w->rds = redisConnectWithTimeout(w->cfg->redis_host, w->cfg->redis_port, tv);
     if (!w->rds || w->rds->err) {
         log_warn("redis: connect: %s", w->rds ? w->rds->errstr : "out of memory");
         rds_drop(w);

@@ -52,6 +52,7 @@ static const struct cfg_key cfg_keys[] = {
     CFG_S("db", db_conninfo),
     CFG_S("redis", redis_host),
     CFG_I("redis", redis_port, 1, 65535),
+    CFG_S("redis", redis_socket),
     CFG_S("auth", jwt_key_file),
     CFG_S("auth", jwt_issuer),
     CFG_S("auth", jwt_audience),
@@ -313,6 +314,7 @@ static int cfg_defaults(struct cfg_ctx *x)
     buf_release(&conninfo);
     cfg_default_str(x, "redis_host", "127.0.0.1");
     cfg_default_int(x, "redis_port", c->port + 3);
+    cfg_default_str(x, "redis_socket", "%s", "");
     cfg_default_str(x, "jwt_key_file", "%s/secrets/jwt.key", c->home);
     cfg_default_str(x, "jwt_issuer", "chat");
     cfg_default_str(x, "jwt_audience", "chat-api");

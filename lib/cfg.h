@@ -20,8 +20,9 @@ struct cfg {
     char
         *db_conninfo; /* libpq conninfo; default host=$home/run port=port+2 dbname=chat user=chat */
     /* [redis] */
-    char *redis_host; /* default 127.0.0.1 */
-    int redis_port;   /* default port+3 */
+    char *redis_host;   /* default 127.0.0.1 */
+    int redis_port;     /* default port+3 */
+    char *redis_socket; /* Unix socket path chat-api uses instead of host:port; "" none */
     /* [auth] */
     char *jwt_key_file; /* default $home/secrets/jwt.key, created on first start */
     char *jwt_issuer;   /* default "chat" */
