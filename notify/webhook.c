@@ -37,16 +37,20 @@ static const struct db_stmt st_claim = {
     "   WHERE ch.chat_id = d.chat_id AND ch.version = d.version)",
     2, false};
 
+/* The row lock the UPDATE takes holds off a concurrent DELETE of the
+ * webhook (cascading to its deliveries) until COMMIT, and a delivery already
+ * deleted updates nothing and records nothing: no foreign-key error. */
 static const struct db_stmt st_result = {
     "notify_webhook_result",
-    "WITH a AS (INSERT INTO webhook_attempts (delivery_id, http_status, latency_ms, error) "
-    "  SELECT id, $2::int, $3::int, $4::text FROM webhook_deliveries WHERE id = $1) "
-    "UPDATE webhook_deliveries SET attempts = attempts + 1, locked_by = NULL, locked_at = NULL, "
-    "  state = $5::text, next_at = now() + make_interval(secs => $6::float8 / 1000), "
+    "WITH u AS (UPDATE webhook_deliveries SET attempts = attempts + 1, locked_by = NULL, "
+    "  locked_at = NULL, state = $5::text, "
+    "  next_at = now() + make_interval(secs => $6::float8 / 1000), "
     "  done_at = CASE WHEN $5::text = 'pending' THEN NULL ELSE now() END, "
     "  redelivery = redelivery AND $5::text = 'pending', last_status = $2::int, "
     "  last_error = $4::text "
-    "WHERE id = $1",
+    "  WHERE id = $1 RETURNING id) "
+    "INSERT INTO webhook_attempts (delivery_id, http_status, latency_ms, error) "
+    "SELECT id, $2::int, $3::int, $4::text FROM u",
     6, false};
 
 /* X-Chat-Signature for body at unix time t. */
