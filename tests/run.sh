@@ -37,7 +37,10 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 pick_ports() {
     local p i
     for i in $(seq 50); do
-        p=$((20000 + (RANDOM % 2000) * 10))
+        # 20000-31996: apart from bench/push (10000-19999) and below the
+        # kernel's ephemeral ports (32768-60999), which outgoing connections
+        # of a busy machine may hold
+        p=$((20000 + (RANDOM % 1200) * 10))
         # nginx, chat-push, PostgreSQL, Redis, chat-notify, chat-push WebSocket and long-poll
         port_free "$p" && port_free $((p + 1)) && port_free $((p + 2)) && port_free $((p + 3)) &&
             port_free $((p + 4)) && port_free $((p + 5)) && port_free $((p + 6)) &&

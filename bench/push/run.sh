@@ -61,7 +61,7 @@ pick_ports() {
     local p i k ok
     for i in $(seq 50); do
         # 10000-19999: below the ephemeral ports and apart from tests/run.sh
-        # and bench/run.sh (20000-39999), which may run at the same time.
+        # and bench/run.sh (20000-31999), which may run at the same time.
         p=$((10000 + (RANDOM % 1000) * 10))
         ok=1
         for k in $(seq 0 15); do port_free $((p + k)) || { ok=; break; }; done
