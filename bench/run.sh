@@ -36,26 +36,13 @@ die() { say "$*"; exit 1; }
 for t in wrk pgbench nginx curl cc; do command -v "$t" >/dev/null || die "$t is missing"; done
 [ -x "$CHAT_BIN/chat-api" ] || die "$CHAT_BIN/chat-api is missing: run make first"
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-pick_ports() {
-    local p i
-    for i in $(seq 50); do
-        # 20000-31996: apart from bench/push (10000-19999) and below the
-        # kernel's ephemeral ports (32768-60999), which outgoing connections
-        # of a busy machine may hold
-        p=$((20000 + (RANDOM % 1200) * 10))
-        port_free "$p" && port_free $((p + 1)) && port_free $((p + 2)) && port_free $((p + 3)) &&
-            port_free $((p + 4)) && port_free $((p + 5)) && port_free $((p + 6)) &&
-            { echo "$p"; return 0; }
-    done
-    return 1
-}
+. "$ROOT/scripts/ports.sh"
 
 export CHAT_HOME
 CHAT_HOME=$(mktemp -d /tmp/chat-bench.XXXXXX)
 chmod 755 "$CHAT_HOME"
 export CHAT_PORT
-CHAT_PORT=$(pick_ports) || die "no free ports"
+CHAT_PORT=$(pick_ports 20000 31999 7) || die "no free ports"
 # One client IP and a handful of users send tens of thousands of requests.
 export CHAT_RATE_AUTH=1000000 CHAT_RATE_READ=10000000 CHAT_RATE_WRITE=10000000
 export CHAT_ACCESS_TTL=86400

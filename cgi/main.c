@@ -68,7 +68,7 @@ static int admit(struct req *req, const struct route *route, enum ratelimit_clas
         req_auth_begin(req, &p);
         likely = req_auth_likely_user(req, &p);
         probe.epoch_user = p.jwt ? p.cl.sub : 0;
-        if (route->handler == messages_list)
+        if (route->flags & ROUTE_CHAT_VERSION)
             probe.chat_id = req->params[0];
     }
     count = ratelimit_count(req, cls, likely, &probe);

@@ -27,6 +27,7 @@ enum route_flags {
     ROUTE_SECRET = 1 << 1,          /* the answer carries a secret: never stored for replay */
     ROUTE_OWN_IDEMPOTENCY = 1 << 2, /* the handler implements Idempotency-Key itself */
     ROUTE_SESSION_ONLY = 1 << 3,    /* needs a session's access token, not an API token */
+    ROUTE_CHAT_VERSION = 1 << 4,    /* reads cv:{chat :id} with the rate limit (page cache) */
 };
 
 struct route {

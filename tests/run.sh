@@ -33,27 +33,14 @@ done
 command -v clang-format >/dev/null && step "style (clang-format)" make -s check-style
 [ "${1:-}" = unit ] && { summary; exit; }
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-pick_ports() {
-    local p i
-    for i in $(seq 50); do
-        # 20000-31996: apart from bench/push (10000-19999) and below the
-        # kernel's ephemeral ports (32768-60999), which outgoing connections
-        # of a busy machine may hold
-        p=$((20000 + (RANDOM % 1200) * 10))
-        # nginx, chat-push, PostgreSQL, Redis, chat-notify, chat-push WebSocket and long-poll
-        port_free "$p" && port_free $((p + 1)) && port_free $((p + 2)) && port_free $((p + 3)) &&
-            port_free $((p + 4)) && port_free $((p + 5)) && port_free $((p + 6)) &&
-            { echo "$p"; return 0; }
-    done
-    return 1
-}
+. "$ROOT/scripts/ports.sh"
 
 export CHAT_HOME
 CHAT_HOME=$(mktemp -d /tmp/chat-test.XXXXXX)
 chmod 755 "$CHAT_HOME"
 export CHAT_PORT
-CHAT_PORT=$(pick_ports) || { echo "no free ports" >&2; exit 1; }
+# 7 ports: nginx, chat-push, PostgreSQL, Redis, chat-notify, chat-push WebSocket and long-poll
+CHAT_PORT=$(pick_ports 20000 31999 7) || { echo "no free ports" >&2; exit 1; }
 export CHAT_REFRESH_GRACE=${CHAT_REFRESH_GRACE:-1}
 # Every test client shares 127.0.0.1: per-IP limits sized for a whole suite.
 export CHAT_RATE_AUTH=${CHAT_RATE_AUTH:-1000} CHAT_RATE_READ=${CHAT_RATE_READ:-20000}

@@ -56,25 +56,14 @@ for t in nginx curl cc psql redis-cli; do command -v "$t" >/dev/null || die "$t 
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 [ "$(ulimit -n)" -ge 12000 ] || die "ulimit -n is $(ulimit -n): need 12000 or more"
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-pick_ports() {
-    local p i k ok
-    for i in $(seq 50); do
-        # 10000-19999: below the ephemeral ports and apart from tests/run.sh
-        # and bench/run.sh (20000-31999), which may run at the same time.
-        p=$((10000 + (RANDOM % 1000) * 10))
-        ok=1
-        for k in $(seq 0 15); do port_free $((p + k)) || { ok=; break; }; done
-        [ -n "$ok" ] && { echo "$p"; return 0; }
-    done
-    return 1
-}
+. "$ROOT/scripts/ports.sh"
 
 export CHAT_HOME
 CHAT_HOME=$(mktemp -d /tmp/chat-pushbench.XXXXXX)
 chmod 755 "$CHAT_HOME"
 export CHAT_PORT
-CHAT_PORT=$(pick_ports) || die "no free ports"
+# 16 ports: +0 to +6 the stack (chatctl), +8 nchan, +10 to +15 extra chat-push processes
+CHAT_PORT=$(pick_ports 10000 19999 16) || die "no free ports"
 PUSH_PORT=$((CHAT_PORT + 1))
 PG_PORT=$((CHAT_PORT + 2))
 REDIS_PORT=$((CHAT_PORT + 3))
