@@ -10,6 +10,7 @@ PACKAGES=(
     libfcgi-dev libmicrohttpd-dev libpq-dev libhiredis-dev libcjson-dev libinih-dev
     libcurl4-openssl-dev libssl-dev libcmocka-dev libargon2-dev libwslay-dev
     chromium nodejs npm python3 python3-websockets python3-yaml docker-compose wrk clang-format
+    openssl squid prometheus
 )
 
 missing=()
