@@ -197,6 +197,8 @@ int main(int argc, char **argv)
     }
     if (cfg_load(&cfg, argc > 1 ? argv[1] : NULL, err, sizeof(err)))
         die("chat-api: %s", err);
+    if (cfg_load_secrets(&cfg, err, sizeof(err)))
+        die("chat-api: %s", err);
     log_init("chat-api", log_level_parse(cfg.log_level));
     if (jwt_key_load(cfg.jwt_key_file, jwt_key))
         die("chat-api: cannot load or create the JWT key %s", cfg.jwt_key_file);

@@ -8,10 +8,12 @@
 #include <time.h>
 
 #include "crypto.h"
+#include "err.h"
 #include "json.h"
 #include "jwt.h"
 #include "log.h"
 #include "page.h"
+#include "rds.h"
 #include "router.h"
 
 static const char *status_text(int status)
@@ -544,20 +546,21 @@ static void rds_drop(struct worker *w)
 
 static int rds_connect(struct worker *w)
 {
-    struct timeval tv = {0, 100000};
+    char err[256];
+    int rc;
 
     if (w->rds)
         return 0;
-    if (w->cfg->redis_socket[0])
-        w->rds = redisConnectUnixWithTimeout(w->cfg->redis_socket, tv);
-    else
-        w->rds = redisConnectWithTimeout(w->cfg->redis_host, w->cfg->redis_port, tv);
-    if (!w->rds || w->rds->err) {
-        log_warn("redis: connect: %s", w->rds ? w->rds->errstr : "out of memory");
+    rc = rds_connect_blocking(w->cfg->redis_host, w->cfg->redis_port, w->cfg->redis_socket,
+                              w->cfg->redis_password, 100, &w->rds, err, sizeof(err));
+    if (rc) {
+        if (rc == CHAT_ERR_AUTH)
+            log_err("redis: %s", err);
+        else
+            log_warn("redis: %s", err);
         rds_drop(w);
         return -1;
     }
-    redisSetTimeout(w->rds, tv);
     return 0;
 }
 

@@ -53,6 +53,7 @@ static const struct cfg_key cfg_keys[] = {
     CFG_S("redis", redis_host),
     CFG_I("redis", redis_port, 1, 65535),
     CFG_S("redis", redis_socket),
+    CFG_S("redis", redis_password_file),
     CFG_S("auth", jwt_key_file),
     CFG_S("auth", jwt_issuer),
     CFG_S("auth", jwt_audience),
@@ -309,12 +310,13 @@ static int cfg_defaults(struct cfg_ctx *x)
     buf_addf(&run, "%s/run", c->home);
     buf_adds(&conninfo, "host=");
     cfg_add_conninfo_value(&conninfo, run.s);
-    cfg_default_str(x, "db_conninfo", "%s port=%d dbname=chat user=chat", conninfo.s, c->port + 2);
+    cfg_default_str(x, "db_conninfo", "%s port=%d dbname=chat", conninfo.s, c->port + 2);
     buf_release(&run);
     buf_release(&conninfo);
     cfg_default_str(x, "redis_host", "127.0.0.1");
     cfg_default_int(x, "redis_port", c->port + 3);
     cfg_default_str(x, "redis_socket", "%s", "");
+    cfg_default_str(x, "redis_password_file", "%s/secrets/redis.pass", c->home);
     cfg_default_str(x, "jwt_key_file", "%s/secrets/jwt.key", c->home);
     cfg_default_str(x, "jwt_issuer", "chat");
     cfg_default_str(x, "jwt_audience", "chat-api");
@@ -397,4 +399,43 @@ void cfg_release(struct cfg *c)
         free(*cfg_str_field(c, &cfg_keys[i]));
         *cfg_str_field(c, &cfg_keys[i]) = NULL;
     }
+    free(c->redis_password);
+    c->redis_password = NULL;
+}
+
+#define CFG_SECRET_MAX 1024
+
+/* The first line of path, without its end, into a new string at *out. */
+static int cfg_read_secret(const char *path, const char *key, char **out, char *err, int errlen)
+{
+    char line[CFG_SECRET_MAX + 2];
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    if (!f) {
+        snprintf(err, (size_t)errlen, "%s (%s): cannot read: %s", path, key, strerror(errno));
+        return CHAT_ERR_INVALID;
+    }
+    n = fread(line, 1, sizeof(line) - 1, f);
+    fclose(f);
+    line[n] = '\0';
+    line[strcspn(line, "\r\n")] = '\0';
+    n = strlen(line);
+    if (n == 0 || n > CFG_SECRET_MAX) {
+        snprintf(err, (size_t)errlen, "%s (%s): %s", path, key,
+                 n ? "longer than 1024 bytes" : "empty");
+        return CHAT_ERR_INVALID;
+    }
+    *out = cfg_strdup(line);
+    return 0;
+}
+
+int cfg_load_secrets(struct cfg *c, char *err, int errlen)
+{
+    free(c->redis_password);
+    c->redis_password = NULL;
+    if (!c->redis_password_file || !c->redis_password_file[0])
+        return 0;
+    return cfg_read_secret(c->redis_password_file, "redis_password_file", &c->redis_password, err,
+                           errlen);
 }

@@ -17,12 +17,16 @@ struct cfg {
     int port;        /* nginx port, default 8080; others derive from it */
     char *log_level; /* debug|info|warn|error */
     /* [db] */
-    char
-        *db_conninfo; /* libpq conninfo; default host=$home/run port=port+2 dbname=chat user=chat */
+    /* libpq conninfo; default host=$home/run port=port+2 dbname=chat, the role and its
+     * password from libpq's PGUSER and PGPASSFILE (chatctl gives each service its own) */
+    char *db_conninfo;
     /* [redis] */
     char *redis_host;   /* default 127.0.0.1 */
     int redis_port;     /* default port+3 */
     char *redis_socket; /* Unix socket path chat-api uses instead of host:port; "" none */
+    /* file holding the password every Redis connection sends with AUTH (requirepass),
+     * default $home/secrets/redis.pass; "" sends no AUTH. Read by cfg_load_secrets. */
+    char *redis_password_file;
     /* [auth] */
     char *jwt_key_file; /* default $home/secrets/jwt.key, created on first start */
     char *jwt_issuer;   /* default "chat" */
@@ -58,6 +62,9 @@ struct cfg {
     int notify_retry_window;  /* seconds of retries before a delivery fails, default 86400 */
     int notify_timeout_ms;    /* whole request, default 10000 (connect: a third of it) */
     int push_coalesce_ms;     /* a burst in one chat within this makes one push, default 1000 */
+
+    /* Not keys: secrets read by cfg_load_secrets, owned by c, freed by cfg_release. */
+    char *redis_password; /* contents of redis_password_file; NULL: send no AUTH */
 };
 
 /* Load the configuration. path may be NULL (then $CHAT_CONF, then no file).
@@ -66,5 +73,13 @@ struct cfg {
  * c and freed by cfg_release. */
 int cfg_load(struct cfg *c, const char *path, char *err, int errlen);
 void cfg_release(struct cfg *c);
+
+/* Read the secrets the configuration names into c: redis_password from
+ * redis_password_file (its first line, without the line end; unless the key
+ * is ""). Services call it once at start, after cfg_load. A missing,
+ * unreadable or empty file, or one longer than 1024 bytes, writes a message
+ * naming the file and the key into err (errlen bytes) and returns
+ * CHAT_ERR_INVALID; returns 0 otherwise. */
+int cfg_load_secrets(struct cfg *c, char *err, int errlen);
 
 #endif

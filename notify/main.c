@@ -202,6 +202,8 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     if (cfg_load(&cfg, NULL, err, sizeof(err)))
         die("chat-notify: %s", err);
+    if (cfg_load_secrets(&cfg, err, sizeof(err)))
+        die("chat-notify: %s", err);
     log_init("chat-notify", log_level_parse(cfg.log_level));
     if (curl_global_init(CURL_GLOBAL_DEFAULT))
         die("chat-notify: curl_global_init failed");
@@ -222,6 +224,7 @@ int main(void)
         die("chat-notify: signalfd: %s", strerror(errno));
     if (cfg.notify_port && ops_start(cfg.notify_port))
         die("chat-notify: cannot listen on 127.0.0.1:%d", cfg.notify_port);
+    push_redis_connect(&n); /* a refused password shows at once, in the log and /readyz */
     log_info("started: ops on 127.0.0.1:%d, backoff %d ms, retry window %d s%s", cfg.notify_port,
              cfg.notify_backoff_ms, cfg.notify_retry_window,
              cfg.notify_allow_private ? ", internal addresses allowed" : "");

@@ -88,6 +88,9 @@ void webhook_done(struct job *job, CURLcode code, long status);
 int push_expand(struct notify *n);
 /* Claim due pushes, check presence, start the gateway requests. */
 int push_claim(struct notify *n, int max);
+/* Open n->rds (Redis, with AUTH) unless it is open; 0 or the error of
+ * rds_connect_blocking, logged, and told to ops_redis_auth. */
+int push_redis_connect(struct notify *n);
 void push_done(struct job *job, CURLcode code, long status);
 /* A push request given up at shutdown: forget it without recording. */
 void push_abandon(struct job *job);
@@ -107,6 +110,9 @@ int ops_start(int port);
 void ops_stop(void);
 void ops_count(enum ops_result r);
 void ops_latency(double seconds);
+/* Whether Redis accepted chat-notify's password (redis_password_file) the
+ * last time it connected; while it refuses, /readyz answers 503. */
+void ops_redis_auth(bool ok);
 void ops_gauges(bool db_ok, int64_t webhook_pending, double oldest_age_s, int64_t push_pending,
                 int inflight);
 

@@ -23,6 +23,7 @@ static struct {
     unsigned long long bucket[OPS_NBUCKETS + 1];
     double latency_sum;
     bool db_ok;
+    bool redis_refused; /* Redis refused our password: a configuration error */
     int64_t webhook_pending, push_pending;
     double oldest_age;
     int inflight;
@@ -58,6 +59,13 @@ void ops_gauges(bool db_ok, int64_t webhook_pending, double oldest_age_s, int64_
     ops.oldest_age = oldest_age_s;
     ops.push_pending = push_pending;
     ops.inflight = inflight;
+    pthread_mutex_unlock(&ops.lock);
+}
+
+void ops_redis_auth(bool ok)
+{
+    pthread_mutex_lock(&ops.lock);
+    ops.redis_refused = !ok;
     pthread_mutex_unlock(&ops.lock);
 }
 
@@ -113,7 +121,7 @@ static enum MHD_Result ops_handler(void *cls, struct MHD_Connection *c, const ch
 {
     struct buf b = BUF_INIT;
     enum MHD_Result ret;
-    bool ready;
+    bool ready, refused;
 
     if (strcmp(method, "GET") != 0)
         return ops_reply(c, 405, "text/plain", "method not allowed\n", 19);
@@ -122,7 +130,10 @@ static enum MHD_Result ops_handler(void *cls, struct MHD_Connection *c, const ch
     if (strcmp(url, "/readyz") == 0) {
         pthread_mutex_lock(&ops.lock);
         ready = ops.db_ok;
+        refused = ops.redis_refused;
         pthread_mutex_unlock(&ops.lock);
+        if (refused)
+            return ops_reply(c, 503, "text/plain", "redis refused the password\n", 27);
         return ready ? ops_reply(c, 200, "text/plain", "ready\n", 6)
                      : ops_reply(c, 503, "text/plain", "database unreachable\n", 21);
     }

@@ -17,10 +17,12 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "err.h"
 #include "json.h"
 #include "log.h"
 #include "netaddr.h"
 #include "notify.h"
+#include "rds.h"
 
 #define PUSH_ATTEMPTS 4
 
@@ -94,25 +96,32 @@ int push_expand(struct notify *n)
     return 0;
 }
 
+int push_redis_connect(struct notify *n)
+{
+    char err[256];
+    int rc;
+
+    if (n->rds)
+        return 0;
+    rc = rds_connect_blocking(n->cfg->redis_host, n->cfg->redis_port, NULL, n->cfg->redis_password,
+                              100, &n->rds, err, sizeof(err));
+    ops_redis_auth(rc != CHAT_ERR_AUTH);
+    if (rc == CHAT_ERR_AUTH)
+        log_err("push: redis: %s; not ready", err);
+    else if (rc)
+        log_warn("push: redis: %s", err);
+    return rc;
+}
+
 /* Is the user online? No presence key means offline; when Redis cannot
  * tell, push anyway: a needless notification beats a missed one. */
 static bool push_user_online(struct notify *n, int64_t user_id)
 {
-    struct timeval tv = {0, 100000};
     redisReply *rep;
     bool online = false;
 
-    if (!n->rds) {
-        n->rds = redisConnectWithTimeout(n->cfg->redis_host, n->cfg->redis_port, tv);
-        if (!n->rds || n->rds->err) {
-            log_warn("push: redis: %s", n->rds ? n->rds->errstr : "no memory");
-            if (n->rds)
-                redisFree(n->rds);
-            n->rds = NULL;
-            return false;
-        }
-        redisSetTimeout(n->rds, tv);
-    }
+    if (push_redis_connect(n))
+        return false;
     rep = redisCommand(n->rds, "EXISTS presence:%lld", (long long)user_id);
     if (!rep) {
         log_warn("push: redis: %s", n->rds->errstr);

@@ -265,6 +265,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN); /* hiredis and MHD write to sockets */
     if (cfg_load(&P.cfg, NULL, err, sizeof(err)))
         die("chat-push: %s", err);
+    if (cfg_load_secrets(&P.cfg, err, sizeof(err)))
+        die("chat-push: %s", err);
     log_init("chat-push", log_level_parse(P.cfg.log_level));
     if (jwt_key_load(P.cfg.jwt_key_file, P.key))
         die("chat-push: cannot load the JWT key from %s", P.cfg.jwt_key_file);
@@ -279,7 +281,7 @@ int main(int argc, char **argv)
     if (setup_fds())
         die("chat-push: event loop setup: %s", strerror(errno));
     node_name(node, sizeof(node));
-    rds_init(&P.hub, P.cfg.redis_host, P.cfg.redis_port, node);
+    rds_init(&P.hub, P.cfg.redis_host, P.cfg.redis_port, P.cfg.redis_password, node);
     pgq_init(P.cfg.db_conninfo);
     {
         char base[64];

@@ -29,7 +29,8 @@ struct rds_conn {
     redisAsyncContext *ac; /* NULL while down */
     struct loop_io io;
     bool reading, writing;
-    bool connected;
+    bool connected;   /* connected and, with a password, AUTH accepted */
+    bool auth_failed; /* the last AUTH was refused (logged once per streak) */
     int64_t last_attempt_ms;
 };
 
@@ -37,6 +38,7 @@ static struct {
     struct hub *hub;
     char *host;
     int port;
+    char *password; /* NULL: no AUTH */
     char hb_channel[96];
     struct rds_conn sub, cmd;
     bool hb_subscribed;
@@ -203,6 +205,41 @@ static struct rds_conn *conn_of(const redisAsyncContext *ac)
     return ac->data;
 }
 
+/* The context may carry commands now: AUTH (if any) was accepted. */
+static void conn_ready(struct rds_conn *c)
+{
+    c->connected = true;
+    if (c->auth_failed)
+        log_info("redis %s: AUTH accepted again", c->name);
+    c->auth_failed = false;
+    log_info("redis %s: connected to %s:%d", c->name, R.host, R.port);
+    if (c == &R.sub) {
+        R.last_hb_seen_ms = loop_now_ms();
+        redisAsyncCommand(c->ac, on_sub_reply, NULL, "SUBSCRIBE %s", R.hb_channel);
+        hub_redis_up(R.hub);
+    }
+}
+
+static void on_auth(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct rds_conn *c = conn_of(ac);
+    redisReply *reply = r;
+
+    if (!reply)
+        return; /* the context is going away; on_disconnect follows */
+    if (reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "OK") == 0) {
+        conn_ready(c);
+        return;
+    }
+    if (!c->auth_failed)
+        log_err("redis %s: AUTH refused by %s:%d: %s (check redis_password_file); not ready, "
+                "retrying",
+                c->name, R.host, R.port,
+                reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+    c->auth_failed = true;
+    redisAsyncDisconnect(ac); /* after this callback returns */
+}
+
 static void on_connect(const redisAsyncContext *ac, int status)
 {
     struct rds_conn *c = conn_of(ac);
@@ -211,13 +248,12 @@ static void on_connect(const redisAsyncContext *ac, int status)
         log_warn("redis %s: connect failed: %s", c->name, ac->errstr);
         return; /* hiredis frees the context */
     }
-    c->connected = true;
-    log_info("redis %s: connected to %s:%d", c->name, R.host, R.port);
-    if (c == &R.sub) {
-        R.last_hb_seen_ms = loop_now_ms();
-        redisAsyncCommand(c->ac, on_sub_reply, NULL, "SUBSCRIBE %s", R.hb_channel);
-        hub_redis_up(R.hub);
+    if (!R.password) {
+        conn_ready(c);
+        return;
     }
+    if (redisAsyncCommand(c->ac, on_auth, NULL, "AUTH %s", R.password) != REDIS_OK)
+        log_warn("redis %s: cannot send AUTH", c->name); /* rds_tick drops it */
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -271,10 +307,11 @@ static void conn_drop(struct rds_conn *c)
     c->connected = false;
 }
 
-int rds_init(struct hub *h, const char *host, int port, const char *node)
+int rds_init(struct hub *h, const char *host, int port, const char *password, const char *node)
 {
     R.hub = h;
     R.host = strdup(host);
+    R.password = password ? strdup(password) : NULL;
     R.port = port;
     snprintf(R.hb_channel, sizeof(R.hb_channel), "hb:%s", node);
     R.sub.name = "sub";
@@ -294,6 +331,11 @@ void rds_tick(int64_t now)
         conn_drop(&R.cmd);
         R.sub.last_attempt_ms = R.cmd.last_attempt_ms = now - RDS_RETRY_MS;
     }
+    /* A connect or AUTH that got no answer in time: start again. */
+    if (R.sub.ac && !R.sub.connected && now - R.sub.last_attempt_ms > RDS_HB_TIMEOUT_MS)
+        conn_drop(&R.sub);
+    if (R.cmd.ac && !R.cmd.connected && now - R.cmd.last_attempt_ms > RDS_HB_TIMEOUT_MS)
+        conn_drop(&R.cmd);
     if (!R.sub.ac && now - R.sub.last_attempt_ms >= RDS_RETRY_MS)
         conn_start(&R.sub, now);
     if (!R.cmd.ac && now - R.cmd.last_attempt_ms >= RDS_RETRY_MS)
@@ -310,6 +352,8 @@ void rds_close(void)
     conn_drop(&R.cmd);
     free(R.host);
     R.host = NULL;
+    free(R.password);
+    R.password = NULL;
 }
 
 int rds_command(const char *fmt, ...)

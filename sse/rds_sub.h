@@ -22,8 +22,12 @@
 #define RDS_HB_TIMEOUT_MS 3000
 
 /* Start connecting to host:port. node names this process in hb:{node}.
+ * password (copied; NULL: none) is sent with AUTH first on every connection,
+ * each reconnect included; a context counts as connected (and the
+ * subscriber SUBSCRIBEs, rds_ready turns true) only after Redis accepted it.
+ * A refused AUTH is logged as an error and retried like a lost connection.
  * Returns 0 (connection errors are retried from rds_tick). */
-int rds_init(struct hub *h, const char *host, int port, const char *node);
+int rds_init(struct hub *h, const char *host, int port, const char *password, const char *node);
 /* Call about every 250 ms: heartbeat, liveness and reconnects. */
 void rds_tick(int64_t now_ms);
 /* Free both contexts (at exit). */

@@ -47,10 +47,13 @@ static void test_defaults_derive_from_home_and_port(void **state)
     assert_string_equal(c.home, tmpdir);
     assert_int_equal(c.port, 8080);
     assert_string_equal(c.log_level, "info");
-    snprintf(want, sizeof(want), "host=%s/run port=8082 dbname=chat user=chat", tmpdir);
+    snprintf(want, sizeof(want), "host=%s/run port=8082 dbname=chat", tmpdir);
     assert_string_equal(c.db_conninfo, want);
     assert_string_equal(c.redis_host, "127.0.0.1");
     assert_int_equal(c.redis_port, 8083);
+    snprintf(want, sizeof(want), "%s/secrets/redis.pass", tmpdir);
+    assert_string_equal(c.redis_password_file, want);
+    assert_null(c.redis_password);
     snprintf(want, sizeof(want), "%s/secrets/jwt.key", tmpdir);
     assert_string_equal(c.jwt_key_file, want);
     assert_string_equal(c.jwt_issuer, "chat");
@@ -185,7 +188,46 @@ static void test_home_with_space_is_quoted_in_conninfo(void **state)
 
     setenv("CHAT_HOME", "/srv/my chat", 1);
     assert_int_equal(cfg_load(&c, NULL, err, sizeof(err)), 0);
-    assert_string_equal(c.db_conninfo, "host='/srv/my chat/run' port=8082 dbname=chat user=chat");
+    assert_string_equal(c.db_conninfo, "host='/srv/my chat/run' port=8082 dbname=chat");
+    cfg_release(&c);
+}
+
+/* The Redis password comes from its file, first line only; a missing or
+ * empty file is an error naming the file; "" means no AUTH. */
+static void test_secrets_read_redis_password(void **state)
+{
+    struct cfg c;
+    char err[256], path[400];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/redis.pass", tmpdir);
+    setenv("CHAT_REDIS_PASSWORD_FILE", path, 1);
+    assert_int_equal(cfg_load(&c, NULL, err, sizeof(err)), 0);
+    unlink(path);
+    assert_int_equal(cfg_load_secrets(&c, err, sizeof(err)), CHAT_ERR_INVALID);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "redis_password_file"));
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(cfg_load_secrets(&c, err, sizeof(err)), CHAT_ERR_INVALID);
+    assert_non_null(strstr(err, "empty"));
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("s3cret pass\nsecond line\n", f);
+    fclose(f);
+    assert_int_equal(cfg_load_secrets(&c, err, sizeof(err)), 0);
+    assert_string_equal(c.redis_password, "s3cret pass");
+    cfg_release(&c);
+    assert_null(c.redis_password);
+    unlink(path);
+
+    setenv("CHAT_REDIS_PASSWORD_FILE", "", 1); /* empty variable: unset, the default */
+    assert_int_equal(cfg_load(&c, NULL, err, sizeof(err)), 0);
+    free(c.redis_password_file);
+    c.redis_password_file = strdup("");
+    assert_int_equal(cfg_load_secrets(&c, err, sizeof(err)), 0);
+    assert_null(c.redis_password);
     cfg_release(&c);
 }
 
@@ -200,6 +242,7 @@ int main(void)
         cmocka_unit_test_setup(test_bad_file_values, clear_env),
         cmocka_unit_test_setup(test_env_names, clear_env),
         cmocka_unit_test_setup(test_home_with_space_is_quoted_in_conninfo, clear_env),
+        cmocka_unit_test_setup(test_secrets_read_redis_password, clear_env),
     };
     int rc;
 
