@@ -587,6 +587,33 @@ def psql(sql):
     return out.stdout.decode().strip()
 
 
+def redis_password():
+    """The stack's Redis password (chatctl makes $CHAT_HOME/secrets/redis.pass;
+    CHAT_REDIS_PASSWORD_FILE names another file), or None without one."""
+    path = os.environ.get("CHAT_REDIS_PASSWORD_FILE") or chat_home_path("secrets", "redis.pass")
+    try:
+        with open(path) as f:
+            return f.readline().rstrip("\r\n")
+    except (OSError, TypeError):
+        return None
+
+
+def redis_cli(*args, check=True):
+    """The output of one redis-cli command on the stack's Redis (TCP), with
+    the password in REDISCLI_AUTH, never on the command line; raises when
+    redis-cli fails (check)."""
+    env = dict(os.environ)
+    pw = redis_password()
+    if pw:
+        env["REDISCLI_AUTH"] = pw
+    port = int(os.environ.get("CHAT_REDIS_PORT") or int(os.environ.get("CHAT_PORT") or PORT) + 3)
+    out = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(port)] + [str(a) for a in args],
+                         env=env, capture_output=True, text=True, check=False)
+    if check and out.returncode:
+        raise AssertionError("redis-cli %s failed: %s" % (args[:1], out.stderr.strip()))
+    return out.stdout.strip()
+
+
 def chat_home_path(*parts):
     """A path under $CHAT_HOME (the stack's data directory), or None when
     CHAT_HOME is not set (tests/run.sh sets it)."""

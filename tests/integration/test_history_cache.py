@@ -13,7 +13,6 @@ Run: CHAT_URL=http://127.0.0.1:18080 CHAT_HOME=... /usr/bin/python3 tests/integr
 
 import os
 import signal
-import subprocess
 import sys
 import time
 
@@ -22,15 +21,12 @@ import chatlib  # noqa: E402
 from chatlib import (psql, ApiTestCase, PORT, api_token, chat_home_path, create_group,  # noqa: E402
                      history, login, main, post_message, register, request)
 
-REDIS_PORT = int(os.environ.get("CHAT_REDIS_PORT") or PORT + 3)
 # pagecache.h PAGECACHE_MAX_AGE_MS is 1.5 s; DESIGN.md promises "within seconds".
 STALE_MAX_S = 4.0
 
 
 def redis(*args):
-    out = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(REDIS_PORT)] + list(args),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
-    return out.stdout.decode().strip()
+    return chatlib.redis_cli(*args, check=False)
 
 
 def fault_helpers():

@@ -11,19 +11,15 @@ gone, last_seen_at is set and an offline event goes out.
 """
 
 import os
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from chatlib import ApiTestCase, register, create_direct, open_stream, main, PORT  # noqa: E402
-
-REDIS_PORT = int(os.environ.get("CHAT_REDIS_PORT", str(int(os.environ.get("CHAT_PORT", PORT)) + 3)))
+from chatlib import ApiTestCase, register, create_direct, open_stream, main, redis_cli  # noqa: E402
 
 
 def key_exists(user_id):
-    out = subprocess.run(["redis-cli", "-p", str(REDIS_PORT), "EXISTS", "presence:%d" % user_id],
-                         stdout=subprocess.PIPE, check=False).stdout.decode().strip()
+    out = redis_cli("EXISTS", "presence:%d" % user_id, check=False)
     return out == "1"
 
 

@@ -8,22 +8,20 @@ keeps it while a stream is open); the test sets that key itself.
 
 import json
 import os
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from chatlib import ApiTestCase, create_group, main, post_message, rand_suffix, register  # noqa: E402
+from chatlib import (ApiTestCase, create_group, main, post_message, rand_suffix, redis_cli,  # noqa: E402
+                     register)
 from test_webhooks import Receiver  # noqa: E402
 
 PORT = int(os.environ.get("CHAT_PORT") or os.environ.get("CHAT_URL", ":8080").rsplit(":", 1)[1])
-REDIS_PORT = int(os.environ.get("CHAT_REDIS_PORT") or PORT + 3)
 COALESCE_S = int(os.environ.get("CHAT_PUSH_COALESCE_MS", "1000")) / 1000
 
 
 def redis(*args):
-    return subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(REDIS_PORT)] + list(args),
-                          capture_output=True, text=True, check=True).stdout.strip()
+    return redis_cli(*args)
 
 
 def subscribe(user, gateway, pushkey=None, **extra):
