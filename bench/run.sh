@@ -79,6 +79,8 @@ cc -O2 -Wall -Wextra -o "$W/hello_fcgi" "$BENCH/hello_fcgi.c" \
 
 say "stack in $CHAT_HOME on port $CHAT_PORT, chat-api with $CHAT_API_THREADS threads"
 "$ROOT/chatctl" start
+# pgbench as the superuser, its password from its passfile (not on argv).
+export PGPASSFILE=$CHAT_HOME/secrets/chat.pgpass
 
 say "seeding $NUSERS users, $((NUSERS + 1)) chats, $SEED_MSGS messages each"
 $PY "$BENCH/bench.py" seed "$URL" "$W" "$NUSERS" "$SEED_MSGS"

@@ -1315,6 +1315,32 @@ static void pc_read(struct pconn *c)
     }
 }
 
+/* Redis runs with requirepass: AUTH with $REDISCLI_AUTH (as redis-cli
+ * takes it, never on argv) on the still blocking socket fd. */
+static void redis_auth(int fd)
+{
+    const char *pw = getenv("REDISCLI_AUTH");
+    char req[1200], rep[256];
+    size_t got = 0;
+    int n;
+
+    if (!pw || !*pw)
+        return;
+    n = snprintf(req, sizeof(req), "*2\r\n$4\r\nAUTH\r\n$%zu\r\n%s\r\n", strlen(pw), pw);
+    if (n < 0 || (size_t)n >= sizeof(req) || write(fd, req, (size_t)n) != n)
+        die("publisher: cannot send AUTH");
+    while (got < sizeof(rep) - 1 && (got == 0 || rep[got - 1] != '\n')) {
+        ssize_t r = read(fd, rep + got, sizeof(rep) - 1 - got);
+
+        if (r <= 0)
+            die("publisher: no answer to AUTH");
+        got += (size_t)r;
+    }
+    rep[got] = '\0';
+    if (strncmp(rep, "+OK", 3) != 0)
+        die("publisher: AUTH refused: %s", rep);
+}
+
 static int pub_main(int argc, char **argv)
 {
     int o, i;
@@ -1384,6 +1410,8 @@ static int pub_main(int argc, char **argv)
         if (fd < 0 || connect(fd, (struct sockaddr *)&dst, sizeof(dst)))
             die("publisher connect to %d: %s", PB.port, strerror(errno));
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (PB.kind == P_REDIS)
+            redis_auth(fd);
         fcntl(fd, F_SETFL, O_NONBLOCK);
         PB.c[i].fd = fd;
         ep_set(fd, EPOLLIN, &PB.c[i], true);

@@ -106,6 +106,12 @@ cc -O2 -Wall -Wextra -Werror -o "$LG" "$BENCH/loadgen.c"
 # ---- the chat stack ----
 say "stack in $CHAT_HOME, nginx :$CHAT_PORT, chat-push :$PUSH_PORT, nchan :$NCHAN_PORT"
 "$ROOT/chatctl" start
+# PostgreSQL and Redis want passwords (docs/OPERATIONS.md "Roles and
+# secrets"): seed.py's psql as the superuser, loadgen and redis-cli with
+# REDISCLI_AUTH, from the files (never on a command line).
+export PGPASSFILE=$CHAT_HOME/secrets/chat.pgpass
+REDISCLI_AUTH=$(cat "$CHAT_HOME/secrets/redis.pass")
+export REDISCLI_AUTH
 # The stack's nginx gets what the nchan nginx gets: room for 2 x 19,500
 # connections (a proxied stream holds two) and reuseport to spread streams.
 NGX_CONF=$CHAT_HOME/nginx/nginx.conf
@@ -343,7 +349,8 @@ if [ "$MAXC" -gt 0 ]; then
     pushpids=$(pid_of chat-push)
     for i in $(seq 2 "$NPROC"); do
         p=$((EXTRA_PORT0 + i - 2))
-        CHAT_PUSH_PORT=$p CHAT_PUSH_WS_PORT=$((p + 3)) CHAT_PUSH_POLL_PORT=0 "${AS[@]}" "$CHAT_BIN/chat-push" </dev/null >>"$CHAT_HOME/log/chat-push-$i.log" 2>&1 &
+        PGUSER=chat_push PGPASSFILE=$CHAT_HOME/secrets/chat_push.pgpass \
+            CHAT_PUSH_PORT=$p CHAT_PUSH_WS_PORT=$((p + 3)) CHAT_PUSH_POLL_PORT=0 "${AS[@]}" "$CHAT_BIN/chat-push" </dev/null >>"$CHAT_HOME/log/chat-push-$i.log" 2>&1 &
         PIDS+=("$!")
         pushpids="$pushpids $!"
         ports="$ports,$p"
