@@ -19,14 +19,18 @@ COPY conf/chat.conf /etc/chat/chat.conf
 ENV CHAT_CONF=/etc/chat/chat.conf CHAT_HOME=/var/lib/chat
 USER chat
 
+# Redis wants a password (requirepass): the services read it from a file,
+# written here from $REDIS_PASSWORD (never on a command line).
 FROM runtime AS chat-api
-CMD ["chat-api"]
+ENV CHAT_REDIS_PASSWORD_FILE=/tmp/redis.pass
+CMD ["sh", "-c", "umask 077 && printf '%s\\n' \"$REDIS_PASSWORD\" >/tmp/redis.pass && exec chat-api"]
 
 FROM runtime AS chat-push
-CMD ["chat-push"]
+ENV CHAT_REDIS_PASSWORD_FILE=/tmp/redis.pass
+CMD ["sh", "-c", "umask 077 && printf '%s\\n' \"$REDIS_PASSWORD\" >/tmp/redis.pass && exec chat-push"]
 
 FROM runtime AS migrate
-CMD ["sh", "-c", "/opt/chat/db/migrate.sh -h \"$PGHOST\" -U chat -d chat"]
+CMD ["/opt/chat/db/setup.sh"]
 
 FROM debian:12 AS nginx
 RUN apt-get update && apt-get install -y --no-install-recommends nginx \
