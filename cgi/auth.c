@@ -9,8 +9,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
-#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,37 +26,21 @@
 #define PASSWORD_MIN 8
 #define PASSWORD_MAX 1024
 #define DISPLAY_NAME_MAX 64
-#define HASHES_AT_ONCE 2 /* concurrent Argon2 hashes (DESIGN.md "Security") */
-#define HASH_WAIT_S 5
 
-static sem_t hash_slots;
-static pthread_once_t hash_slots_once = PTHREAD_ONCE_INIT;
-
-static void hash_slots_init(void)
-{
-    sem_init(&hash_slots, 0, HASHES_AT_ONCE);
-}
-
-/* Take a password-hashing slot, or send 503 when none frees up in time. */
+/* Take a password-hashing slot (pwhash.h: at most argon2_max_concurrent at
+ * once in the process), or send 503 with Retry-After when none frees up
+ * within argon2_wait_ms, so a burst of logins cannot hold every worker. */
 static int hash_slot_or_reply(struct req *req)
 {
-    struct timespec ts;
-
-    pthread_once(&hash_slots_once, hash_slots_init);
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += HASH_WAIT_S;
-    while (sem_timedwait(&hash_slots, &ts) != 0) {
-        if (errno != EINTR) {
-            req_error(req, 503, "unavailable", "too many logins at once, retry shortly");
-            return -1;
-        }
-    }
-    return 0;
+    if (pwhash_slot_acquire() == 0)
+        return 0;
+    req_error(req, 503, "unavailable", "too many logins at once, retry shortly");
+    return -1;
 }
 
 static void hash_slot_release(void)
 {
-    sem_post(&hash_slots);
+    pwhash_slot_release();
 }
 
 /* Fold username to lower case in place and check it: 3-32 of [a-z0-9_.-]. */

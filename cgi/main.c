@@ -23,6 +23,7 @@
 #include "idem.h"
 #include "jwt.h"
 #include "log.h"
+#include "pwhash.h"
 #include "ratelimit.h"
 #include "req.h"
 #include "router.h"
@@ -214,6 +215,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    pwhash_limit_init(cfg.argon2_max_concurrent, cfg.argon2_wait_ms);
     threads = calloc(cfg.api_threads, sizeof(*threads));
     workers = calloc(cfg.api_threads, sizeof(*workers));
     if (!threads || !workers)
