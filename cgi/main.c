@@ -42,10 +42,11 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* The routes without a token are the auth endpoints (and liveness). */
+/* The routes without a token are the auth endpoints (and the health checks). */
 static enum ratelimit_class rate_class(const struct route *route, const char *method)
 {
-    if (route && !(route->flags & ROUTE_AUTH) && route->handler != health_live)
+    if (route && !(route->flags & ROUTE_AUTH) && route->handler != health_live &&
+        route->handler != health_ready)
         return RATELIMIT_AUTH;
     return strcmp(method, "GET") == 0 ? RATELIMIT_READ : RATELIMIT_WRITE;
 }
@@ -113,6 +114,8 @@ static void dispatch(struct req *req)
                   scope_name(route->scope & ~req->token_scopes));
         return;
     }
+    if (req_query_check_or_reply(req))
+        return;
     if (!(route->flags & ROUTE_OWN_IDEMPOTENCY) && !idem_begin(req))
         return;
     route->handler(req);
