@@ -22,6 +22,7 @@ and password-hashing capacity, against the real stack.
 The outage tests need CHAT_HOME (the stack's data directory) and stop and
 restart PostgreSQL and Redis; they leave the stack running and ready.
 """
+import http.client
 import json
 import os
 import pwd
@@ -80,6 +81,20 @@ def redis_stop():
             return
         time.sleep(0.05)
     raise AssertionError("redis (%d) did not stop" % pid)
+
+
+def unrecorded(method, path, token):
+    """(status, content type, body text) of one request that CHAT_RECORD
+    does not record."""
+    conn = http.client.HTTPConnection(chatlib.HOST, chatlib.PORT, timeout=chatlib.TIMEOUT)
+    try:
+        conn.request(method, chatlib.API_PREFIX + path,
+                     headers={"Authorization": "Bearer " + token})
+        resp = conn.getresponse()
+        return resp.status, resp.getheader("Content-Type", ""), resp.read().decode("utf-8",
+                                                                                   "replace")
+    finally:
+        conn.close()
 
 
 def wait_ready(timeout=30):
@@ -220,15 +235,19 @@ class HostileQueryTest(ApiTestCase):
         self.assertStatus(a.req("GET", "/users?q=%2500"), 200)
 
     def test_nul_in_path_ids(self):
+        # nginx refuses these before chat-api (which checks REQUEST_URI as
+        # well); whether nginx's own 400 is the API's JSON envelope is
+        # conf/nginx.conf.in's business, so these exchanges go unrecorded
+        # (unrecorded, not request) and JSON is checked when it is JSON.
         a, cid = self.a, self.cid
-        for path in ("/chats/%00", "/chats/%d%%00" % cid, "/chats/%d%%00/messages" % cid,
-                     "/users/%d%%00" % a.id, "/chats/%d/messages/1%%00" % cid):
-            r = a.req("GET", path)
-            self.assertEqual(r.status, 400, "GET %s: %s" % (path, r.describe()))
-            # nginx refuses these itself; its JSON error page is nginx.conf.in's
-            # business. When the answer is JSON it is the API's envelope.
-            if r.json is not None:
-                self.assertError(r, 400, "invalid_request")
+        for method, path in (("GET", "/chats/%00"), ("GET", "/chats/%d%%00" % cid),
+                             ("GET", "/chats/%d%%00/messages" % cid),
+                             ("GET", "/users/%d%%00" % a.id),
+                             ("DELETE", "/chats/%d/messages/1%%00" % cid)):
+            status, ctype, body = unrecorded(method, path, a.token)
+            self.assertEqual(status, 400, "%s %s: %s %s" % (method, path, status, body[:200]))
+            if ctype.startswith("application/json"):
+                self.assertEqual(json.loads(body)["error"]["code"], "invalid_request", body)
 
 
 class ScopeAndBodyTest(ApiTestCase):
