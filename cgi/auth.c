@@ -9,8 +9,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
-#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,37 +26,21 @@
 #define PASSWORD_MIN 8
 #define PASSWORD_MAX 1024
 #define DISPLAY_NAME_MAX 64
-#define HASHES_AT_ONCE 2 /* concurrent Argon2 hashes (DESIGN.md "Security") */
-#define HASH_WAIT_S 5
 
-static sem_t hash_slots;
-static pthread_once_t hash_slots_once = PTHREAD_ONCE_INIT;
-
-static void hash_slots_init(void)
-{
-    sem_init(&hash_slots, 0, HASHES_AT_ONCE);
-}
-
-/* Take a password-hashing slot, or send 503 when none frees up in time. */
+/* Take a password-hashing slot (pwhash.h: at most argon2_max_concurrent at
+ * once in the process), or send 503 with Retry-After when none frees up
+ * within argon2_wait_ms, so a burst of logins cannot hold every worker. */
 static int hash_slot_or_reply(struct req *req)
 {
-    struct timespec ts;
-
-    pthread_once(&hash_slots_once, hash_slots_init);
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += HASH_WAIT_S;
-    while (sem_timedwait(&hash_slots, &ts) != 0) {
-        if (errno != EINTR) {
-            req_error(req, 503, "unavailable", "too many logins at once, retry shortly");
-            return -1;
-        }
-    }
-    return 0;
+    if (pwhash_slot_acquire() == 0)
+        return 0;
+    req_error(req, 503, "unavailable", "too many logins at once, retry shortly");
+    return -1;
 }
 
 static void hash_slot_release(void)
 {
-    sem_post(&hash_slots);
+    pwhash_slot_release();
 }
 
 /* Fold username to lower case in place and check it: 3-32 of [a-z0-9_.-]. */
@@ -148,12 +130,9 @@ static void session_open(struct req *req, int status, int64_t uid, int64_t tv,
         req_internal(req, "no randomness");
         return;
     }
-    r = db_exec(&req->w->db, &st_session_insert, params);
-    if (!r) {
-        req_internal(req, req->w->db.errstr);
+    r = req_db_or_reply(req, &st_session_insert, params);
+    if (!r)
         return;
-    }
-    req_defer(req, (void (*)(void *))PQclear, r);
     reply_tokens(req, status, user_json, uid, tv, db_int(r, 0, 0), 0, salt);
 }
 
@@ -185,13 +164,10 @@ void auth_register(struct req *req)
         req_internal(req, "password hash failed");
         return;
     }
-    r = db_exec(&req->w->db, &st_user_insert,
-                (const char *[]){username, display ? display : username, hash});
-    if (!r) {
-        req_internal(req, req->w->db.errstr);
+    r = req_db_or_reply(req, &st_user_insert,
+                        (const char *[]){username, display ? display : username, hash});
+    if (!r)
         return;
-    }
-    req_defer(req, (void (*)(void *))PQclear, r);
     if (PQntuples(r) == 0) {
         req_error(req, 409, "username_taken", "username is taken");
         return;
@@ -222,12 +198,9 @@ void auth_login(struct req *req)
     username_valid(username); /* folds case; an invalid name simply finds nobody */
     if (ratelimit_login_or_reply(req, username))
         return;
-    r = db_exec(&req->w->db, &st_user_by_name, (const char *[]){username});
-    if (!r) {
-        req_error(req, 503, "unavailable", "database unavailable");
+    r = req_db_or_reply(req, &st_user_by_name, (const char *[]){username});
+    if (!r)
         return;
-    }
-    req_defer(req, (void (*)(void *))PQclear, r);
     if (hash_slot_or_reply(req))
         return;
     /* Same work for an unknown user as for a wrong password. */
@@ -296,12 +269,9 @@ static PGresult *session_of_token_or_reply(struct req *req, const char *tok, int
     if (refresh_parse(tok, sid, gen))
         goto out_unauthorized;
     snprintf(sid_s, sizeof(sid_s), "%" PRId64, *sid);
-    r = db_exec(&req->w->db, &st_session_get, (const char *[]){sid_s});
-    if (!r) {
-        req_error(req, 503, "unavailable", "database unavailable");
+    r = req_db_or_reply(req, &st_session_get, (const char *[]){sid_s});
+    if (!r)
         return NULL;
-    }
-    req_defer(req, (void (*)(void *))PQclear, r);
     if (PQntuples(r) != 1)
         goto out_unauthorized;
     refresh_token(req, *sid, *gen, PQgetvalue(r, 0, 1), &want);
@@ -316,19 +286,19 @@ out_unauthorized:
 
 /* Revoke a session of user uid and tell chat-push to close its streams
  * (API.md "Auth": they close within 5 s). The control event on user:{id}
- * is internal: chat-push acts on it and never forwards it. */
-static void session_revoke(struct req *req, int64_t uid, int64_t sid)
+ * is internal: chat-push acts on it and never forwards it. Returns 0, or
+ * -1 when the database failed (answered: 503 or 500). */
+static int session_revoke(struct req *req, int64_t uid, int64_t sid)
 {
     char sid_s[24], event[96];
-    PGresult *r;
 
     snprintf(sid_s, sizeof(sid_s), "%" PRId64, sid);
-    r = db_exec(&req->w->db, &st_session_revoke, (const char *[]){sid_s});
-    if (r)
-        PQclear(r);
+    if (!req_db_or_reply(req, &st_session_revoke, (const char *[]){sid_s}))
+        return -1;
     snprintf(event, sizeof(event), "{\"type\":\"session.revoked\",\"session_id\":%" PRId64 "}",
              sid);
     req_publish_revoked(req, uid, event);
+    return 0;
 }
 
 void auth_refresh(struct req *req)
@@ -357,18 +327,16 @@ void auth_refresh(struct req *req)
     }
     if (gen != cur) {
         log_warn("session %lld: spent refresh token reused; revoking the session", (long long)sid);
-        session_revoke(req, db_int(s, 0, 0), sid);
+        if (session_revoke(req, db_int(s, 0, 0), sid))
+            return;
         req_error(req, 401, "unauthorized", "refresh token already used");
         return;
     }
     snprintf(sid_s, sizeof(sid_s), "%" PRId64, sid);
     snprintf(gen_s, sizeof(gen_s), "%" PRId64, gen);
-    r = db_exec(&req->w->db, &st_session_rotate, (const char *[]){sid_s, gen_s});
-    if (!r) {
-        req_internal(req, req->w->db.errstr);
+    r = req_db_or_reply(req, &st_session_rotate, (const char *[]){sid_s, gen_s});
+    if (!r)
         return;
-    }
-    req_defer(req, (void (*)(void *))PQclear, r);
     if (PQntuples(r) != 1) {
         /* A concurrent refresh rotated it first: the grace case, once more. */
         req_error(req, 409, "conflict", "refresh in progress, retry");
@@ -391,7 +359,8 @@ void auth_logout(struct req *req)
     s = session_of_token_or_reply(req, tok, &sid, &gen);
     if (!s)
         return;
-    session_revoke(req, db_int(s, 0, 0), sid);
+    if (session_revoke(req, db_int(s, 0, 0), sid))
+        return;
     req_no_content(req);
 }
 
@@ -407,12 +376,9 @@ void auth_logout_all(struct req *req)
     PGresult *r;
 
     snprintf(uid, sizeof(uid), "%" PRId64, req->user_id);
-    r = db_exec(&req->w->db, &st_logout_all, (const char *[]){uid});
-    if (!r) {
-        req_internal(req, req->w->db.errstr);
+    r = req_db_or_reply(req, &st_logout_all, (const char *[]){uid});
+    if (!r)
         return;
-    }
-    PQclear(r);
     /* Every session of the user: chat-push closes all their streams. */
     req_publish_revoked(req, req->user_id, "{\"type\":\"session.revoked\",\"session_id\":0}");
     req_no_content(req);
@@ -449,7 +415,8 @@ void auth_sessions_delete(struct req *req)
         req_error(req, 404, "not_found", "no such session");
         return;
     }
-    session_revoke(req, req->user_id, req->params[0]);
+    if (session_revoke(req, req->user_id, req->params[0]))
+        return;
     req_no_content(req);
 }
 

@@ -50,6 +50,9 @@ void stream_ticket_create(struct req *req);
 
 /* health.c - API.md "Operations" */
 void health_live(struct req *req);
+/* GET /readyz: 200 when PostgreSQL and Redis each answer a round trip in
+ * time, else 503 unavailable (with Retry-After) naming what did not. */
+void health_ready(struct req *req);
 
 /* webhooks.c - API.md "Outgoing webhooks and push" (delivered by chat-notify) */
 void webhooks_create(struct req *req);

@@ -23,6 +23,7 @@
 #include "idem.h"
 #include "jwt.h"
 #include "log.h"
+#include "pwhash.h"
 #include "ratelimit.h"
 #include "req.h"
 #include "router.h"
@@ -41,10 +42,11 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* The routes without a token are the auth endpoints (and liveness). */
+/* The routes without a token are the auth endpoints (and the health checks). */
 static enum ratelimit_class rate_class(const struct route *route, const char *method)
 {
-    if (route && !(route->flags & ROUTE_AUTH) && route->handler != health_live)
+    if (route && !(route->flags & ROUTE_AUTH) && route->handler != health_live &&
+        route->handler != health_ready)
         return RATELIMIT_AUTH;
     return strcmp(method, "GET") == 0 ? RATELIMIT_READ : RATELIMIT_WRITE;
 }
@@ -112,6 +114,8 @@ static void dispatch(struct req *req)
                   scope_name(route->scope & ~req->token_scopes));
         return;
     }
+    if (req_query_check_or_reply(req))
+        return;
     if (!(route->flags & ROUTE_OWN_IDEMPOTENCY) && !idem_begin(req))
         return;
     route->handler(req);
@@ -216,6 +220,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    pwhash_limit_init(cfg.argon2_max_concurrent, cfg.argon2_wait_ms);
     threads = calloc(cfg.api_threads, sizeof(*threads));
     workers = calloc(cfg.api_threads, sizeof(*workers));
     if (!threads || !workers)

@@ -242,11 +242,22 @@ void messages_delivered(struct req *req)
 }
 
 /* POST /chats/{id}/typing: published, never stored; expires after 5 s on
- * the receiving side unless repeated. */
+ * the receiving side unless repeated. It takes no body; an empty JSON
+ * object is accepted too (chat-push's WebSocket forwards `typing` as {}),
+ * anything else is 400, so a client that thinks it sends data learns. */
 void messages_typing(struct req *req)
 {
     char event[128];
+    cJSON *body;
 
+    if (req->body_len > 0) {
+        if (req_json_body_or_reply(req, &body))
+            return;
+        if (body->child) {
+            req_error(req, 400, "invalid_request", "typing takes no body (or an empty object)");
+            return;
+        }
+    }
     if (req_member_or_reply(req, req->params[0]))
         return;
     snprintf(event, sizeof(event), "{\"type\":\"typing\",\"chat_id\":%lld,\"user_id\":%lld}",

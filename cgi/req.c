@@ -110,33 +110,86 @@ void req_release(struct req *req)
     buf_release(&req->headers);
 }
 
-static void curl_free_cb(void *p)
+int req_query_decode(const char *s, size_t len, char **out)
 {
-    curl_free(p);
+    char *plus = strndup(s, len), *dec;
+    int n = 0;
+
+    *out = NULL;
+    if (!plus)
+        abort();
+    for (char *c = plus; *c; c++)
+        if (*c == '+')
+            *c = ' ';
+    dec = curl_easy_unescape(NULL, plus, (int)strlen(plus), &n);
+    free(plus);
+    if (!dec)
+        abort();
+    if (memchr(dec, '\0', (size_t)n)) {
+        curl_free(dec);
+        return CHAT_ERR_INVALID;
+    }
+    *out = strdup(dec);
+    curl_free(dec);
+    if (!*out)
+        abort();
+    return 0;
 }
 
 const char *req_query(struct req *req, const char *name)
 {
     size_t nlen = strlen(name);
     const char *p = req->query;
+    char *v;
 
     while (*p) {
         const char *end = strchr(p, '&');
         size_t len = end ? (size_t)(end - p) : strlen(p);
         if (len >= nlen && strncmp(p, name, nlen) == 0 && (len == nlen || p[nlen] == '=')) {
-            const char *v = len == nlen ? "" : p + nlen + 1;
-            size_t vlen = len == nlen ? 0 : len - nlen - 1;
-            char *plus = req_defer(req, free, strndup(v, vlen));
-            for (char *c = plus; *c; c++)
-                if (*c == '+')
-                    *c = ' ';
-            return req_defer(req, curl_free_cb, curl_easy_unescape(NULL, plus, 0, NULL));
+            if (len == nlen)
+                return "";
+            /* req_query_check_or_reply refused NULs before any handler ran. */
+            if (req_query_decode(p + nlen + 1, len - nlen - 1, &v))
+                return NULL;
+            return req_defer(req, free, v);
         }
         if (!end)
             break;
         p = end + 1;
     }
     return NULL;
+}
+
+int req_query_check_or_reply(struct req *req)
+{
+    const char *uri = req_param(req, "REQUEST_URI"), *p = req->query;
+    size_t plen;
+    char *v;
+
+    /* The path as the client sent it: a %00 would cut DOCUMENT_URI short
+     * (FastCGI hands it over as a C string), "/chats/5%00/x" becoming
+     * "/chats/5". nginx refuses it already; this holds without nginx. */
+    if (uri) {
+        plen = strcspn(uri, "?");
+        for (size_t i = 0; i + 3 <= plen; i++)
+            if (memcmp(uri + i, "%00", 3) == 0) {
+                req_error(req, 400, "invalid_request", "the path holds a NUL byte (%%00)");
+                return -1;
+            }
+    }
+    while (*p) {
+        size_t len = strcspn(p, "&");
+
+        if (req_query_decode(p, len, &v)) {
+            req_error(req, 400, "invalid_request", "a query parameter holds a NUL byte (%%00)");
+            return -1;
+        }
+        free(v);
+        p += len;
+        if (*p == '&')
+            p++;
+    }
+    return 0;
 }
 
 int req_header(struct req *req, const char *name, const char *value)
@@ -319,7 +372,7 @@ static const struct db_stmt st_api_token = {
     1, true};
 
 /* The one row of an auth lookup, or NULL with *status 503 (database
- * unreachable) or 401 (no such row). */
+ * unreachable), 500 (the query failed) or 401 (no such row). */
 static PGresult *auth_row(struct req *req, const struct db_stmt *st, const char *const *params,
                           int *status)
 {
@@ -327,7 +380,7 @@ static PGresult *auth_row(struct req *req, const struct db_stmt *st, const char 
 
     if (!r) {
         log_warn("auth: %s", req->w->db.errstr);
-        *status = 503;
+        *status = req_db_status(req);
         return NULL;
     }
     req_defer(req, (void (*)(void *))PQclear, r);
@@ -438,23 +491,36 @@ void req_auth_error(struct req *req, int status)
 {
     if (status == 503)
         req_error(req, 503, "unavailable", "database unavailable, retry shortly");
+    else if (status == 500)
+        req_internal(req, req->w->db.errstr);
     else
         req_error(req, 401, "unauthorized", "missing, invalid, expired or revoked token");
 }
 
-PGresult *req_db_or_reply(struct req *req, const struct db_stmt *st, const char *const *params)
+int req_db_status(const struct req *req)
+{
+    return req->w->db.failure == DB_FAIL_UNAVAILABLE ? 503 : 500;
+}
+
+void req_db_error(struct req *req)
 {
     struct db *d = &req->w->db;
-    PGresult *r = db_exec(d, st, params);
 
-    if (r)
-        return req_defer(req, (void (*)(void *))PQclear, r);
-    if (!d->conn) {
+    if (req_db_status(req) == 503) {
         log_warn("%s %s: %s", req->method, req->path, d->errstr);
         req_error(req, 503, "unavailable", "database unavailable, retry shortly");
     } else {
         req_internal(req, d->errstr);
     }
+}
+
+PGresult *req_db_or_reply(struct req *req, const struct db_stmt *st, const char *const *params)
+{
+    PGresult *r = db_exec(&req->w->db, st, params);
+
+    if (r)
+        return req_defer(req, (void (*)(void *))PQclear, r);
+    req_db_error(req);
     return NULL;
 }
 

@@ -94,6 +94,16 @@ const char *req_param(const struct req *req, const char *name);
 /* The percent-decoded value of query parameter name, or NULL when absent.
  * The string lives until the request ends. */
 const char *req_query(struct req *req, const char *name);
+/* Decode len bytes of a query component: '+' is a space (HTML form
+ * encoding), %XX an octet (RFC 3986 section 2.1, by curl_easy_unescape).
+ * Returns 0 with *out a new NUL-terminated string (the caller frees it),
+ * or CHAT_ERR_INVALID with *out NULL when the decoded bytes hold a NUL
+ * (%00), which a C string would silently cut short ("5%00" is not "5"). */
+int req_query_decode(const char *s, size_t len, char **out);
+/* Before any handler: 400 invalid_request (and -1) when a query parameter,
+ * name or value, decodes to a NUL byte, or the path as sent (REQUEST_URI)
+ * holds %00 (API.md "Conventions"). */
+int req_query_check_or_reply(struct req *req);
 
 /* Add a response header. Refuses (returns -1) a value holding CR, LF or
  * any control byte, so nothing can split the response. */
@@ -132,10 +142,10 @@ int req_limit_or_reply(struct req *req, int64_t *limit);
  * access token (lib/jwt.h) whose token_version and session are still
  * current, or a personal API token (chat_pat_..., looked up by SHA-256, with
  * its scopes). Success sets user_id, session_id, api_token and
- * token_scopes; failures return the status to answer (401, or 503 when the
- * database is unreachable) without replying. */
+ * token_scopes; failures return the status to answer (401, 503 when the
+ * database is unreachable, 500 when its query failed) without replying. */
 struct req_auth_pending {
-    int status; /* the answer when !jwt: 0, 401 or 503 */
+    int status; /* the answer when !jwt: 0, 401, 500 or 503 */
     bool jwt;   /* an access token that passed jwt_verify */
     struct jwt_claims cl;
     bool cached; /* entry holds the session's cached check */
@@ -150,13 +160,22 @@ void req_auth_begin(struct req *req, struct req_auth_pending *p);
 int64_t req_auth_likely_user(const struct req *req, const struct req_auth_pending *p);
 /* Step two: decide, from the cache when its entry's epoch equals epoch
  * (epoch_known false: Redis did not answer, so the cache is not used),
- * else from PostgreSQL, refilling the cache. Returns 0, 401 or 503. */
+ * else from PostgreSQL, refilling the cache. Returns 0, 401, 500 or 503. */
 int req_auth_finish(struct req *req, struct req_auth_pending *p, bool epoch_known, int64_t epoch);
 /* Send the error for a status req_auth_finish returned. */
 void req_auth_error(struct req *req, int status);
 
+/* The answer to the worker's last failed db_exec (lib/db.h db_classify):
+ * 503 when PostgreSQL could not be reached or the connection broke (a
+ * crash, a restart, an admin shutdown: the client retries after
+ * Retry-After), else 500. */
+int req_db_status(const struct req *req);
+/* Send that answer: 503 `unavailable` with Retry-After, or 500 `internal`
+ * (logging d->errstr either way). The one place chat-api maps database
+ * failures to HTTP. */
+void req_db_error(struct req *req);
 /* Run st (lib/db.h) with params; the result is PQcleared when the request
- * ends. On error sends 503 (database unreachable) or 500 and returns NULL. */
+ * ends. On error sends req_db_error's answer and returns NULL. */
 PGresult *req_db_or_reply(struct req *req, const struct db_stmt *st, const char *const *params);
 /* Run st, whose one row holds a JSON array, and answer 200 {"<key>": array}
  * (API.md "Lists", for lists that fit one page). */

@@ -9,6 +9,7 @@
 
 const struct route router_routes[] = {
     {"GET", "/api/v1/healthz", health_live, SCOPE_NONE, 0},
+    {"GET", "/api/v1/readyz", health_ready, SCOPE_NONE, 0},
     {"POST", "/api/v1/auth/register", auth_register, SCOPE_NONE, ROUTE_SECRET},
     {"POST", "/api/v1/auth/login", auth_login, SCOPE_NONE, ROUTE_SECRET},
     {"POST", "/api/v1/auth/refresh", auth_refresh, SCOPE_NONE, ROUTE_SECRET},
@@ -26,7 +27,7 @@ const struct route router_routes[] = {
     {"GET", "/api/v1/tokens", tokens_list, SCOPE_NONE, ROUTE_AUTH | ROUTE_SESSION_ONLY},
     {"DELETE", "/api/v1/tokens/:id", tokens_delete, SCOPE_NONE, ROUTE_AUTH | ROUTE_SESSION_ONLY},
     {"GET", "/api/v1/users/me", users_me, SCOPE_NONE, ROUTE_AUTH},
-    {"PATCH", "/api/v1/users/me", users_me_update, SCOPE_NONE, ROUTE_AUTH},
+    {"PATCH", "/api/v1/users/me", users_me_update, SCOPE_CHATS_WRITE, ROUTE_AUTH},
     {"GET", "/api/v1/users", users_search, SCOPE_CHATS_READ, ROUTE_AUTH},
     {"GET", "/api/v1/users/:id", users_get, SCOPE_CHATS_READ, ROUTE_AUTH},
     {"POST", "/api/v1/stream/tickets", stream_ticket_create, SCOPE_EVENTS_READ,

@@ -60,6 +60,8 @@ static const struct cfg_key cfg_keys[] = {
     CFG_I("auth", access_ttl, 1, 86400),
     CFG_I("auth", refresh_ttl, 60, 10 * 365 * 86400),
     CFG_I("auth", refresh_grace, 0, 3600),
+    CFG_I("auth", argon2_max_concurrent, 1, 1024),
+    CFG_I("auth", argon2_wait_ms, 0, 60000),
     CFG_S("api", api_socket),
     CFG_I("api", api_threads, 1, 1024),
     CFG_I("api", body_limit, 1024, 64 << 20),
@@ -332,6 +334,8 @@ static void cfg_defaults_services(struct cfg_ctx *x)
 
     cfg_default_str(x, "api_socket", "%s/run/chat-api.sock", c->home);
     cfg_default_int(x, "api_threads", 8);
+    cfg_default_int(x, "argon2_max_concurrent", c->api_threads > 1 ? c->api_threads / 2 : 1);
+    cfg_default_int(x, "argon2_wait_ms", 10);
     cfg_default_int(x, "body_limit", 65536);
     cfg_default_int(x, "max_group_members", 10000);
     cfg_default_int(x, "rate_auth", 300);

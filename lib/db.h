@@ -19,12 +19,23 @@ struct db_stmt {
     bool read_only; /* safe to run again after a lost connection */
 };
 
+/* How a call failed: the database could not be reached or the connection
+ * broke (the client should retry: 503 `unavailable`, API.md
+ * "Conventions"), or the statement itself failed (a bug or a constraint:
+ * 500 `internal`). */
+enum db_failure {
+    DB_FAIL_NONE = 0,
+    DB_FAIL_UNAVAILABLE,
+    DB_FAIL_ERROR,
+};
+
 struct db {
     PGconn *conn;                    /* NULL while disconnected */
     const char *conninfo;            /* borrowed */
     const struct db_stmt **prepared; /* statements prepared on conn */
     int nprepared, cap;
-    char errstr[256]; /* last error, for logs */
+    char errstr[256];        /* last error, for logs */
+    enum db_failure failure; /* of the last db_exec or db_ping that failed */
 };
 
 /* Remember conninfo (borrowed, must outlive d); connects lazily. */
@@ -37,8 +48,28 @@ void db_release(struct db *d);
  * also retried once at once (a write is not: it may have committed).
  * Returns the result (caller
  * PQclears it) with status PGRES_TUPLES_OK or PGRES_COMMAND_OK, or NULL
- * on error with the reason in d->errstr. */
+ * on error with the reason in d->errstr and its kind in d->failure. A
+ * connection that died while idle (a PostgreSQL restart between requests)
+ * is noticed before the statement is sent and reopened, so a write after a
+ * restart is not lost to a stale connection. */
 PGresult *db_exec(struct db *d, const struct db_stmt *st, const char *const *params);
+
+/* One round trip ("SELECT 1") within timeout_ms milliseconds, connecting
+ * first when needed (PQconnectStart/PQconnectPoll, so a PostgreSQL that
+ * accepts but never answers cannot hold the caller longer). On a timeout
+ * the connection is dropped. Returns 0, or -1 with d->errstr and
+ * d->failure (DB_FAIL_UNAVAILABLE) set. For readiness checks. */
+int db_ping(struct db *d, int timeout_ms);
+
+/* Classify a failure (pure): conn is PQstatus of the connection, res the
+ * PQresultStatus of the result, sqlstate its PG_DIAG_SQLSTATE (NULL or ""
+ * when libpq made the error itself, e.g. the server closed the connection).
+ * DB_FAIL_UNAVAILABLE for a broken connection (CONNECTION_BAD), for a
+ * PGRES_FATAL_ERROR without SQLSTATE, and for SQLSTATE class 08
+ * (connection exception), 57P01 admin_shutdown, 57P02 crash_shutdown and
+ * 57P03 cannot_connect_now (PostgreSQL documentation, Appendix A); else
+ * DB_FAIL_ERROR (res PGRES_TUPLES_OK or PGRES_COMMAND_OK: DB_FAIL_NONE). */
+enum db_failure db_classify(ConnStatusType conn, ExecStatusType res, const char *sqlstate);
 
 /* Value of row 0, column col as int64 (0 when NULL or absent). */
 int64_t db_int(const PGresult *r, int row, int col);

@@ -13,6 +13,7 @@ enum chat_err {
     CHAT_ERR_DB = -6,      /* PostgreSQL error */
     CHAT_ERR_REDIS = -7,   /* Redis error */
     CHAT_ERR_NOT_FOUND = -8,
+    CHAT_ERR_BUSY = -9, /* a capacity limit is reached; retry later */
 };
 
 #endif

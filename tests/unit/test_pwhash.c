@@ -1,9 +1,11 @@
 /* test_pwhash.c - Argon2id hashes: parameters, round trip, wrong password. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -64,6 +66,79 @@ static void test_dummy_verify_uses_real_parameters(void **state)
     pwhash_dummy_verify("again", 5);
 }
 
+static double mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* The cap: max slots at once, a bounded wait, a refusal counted. */
+static void test_slots_cap_and_bounded_wait(void **state)
+{
+    double t0;
+
+    pwhash_limit_init(2, 30);
+    assert_int_equal(pwhash_slot_acquire(), 0);
+    assert_int_equal(pwhash_slot_acquire(), 0);
+    assert_int_equal(pwhash_in_flight(), 2);
+    assert_int_equal(pwhash_rejected_total(), 0);
+    t0 = mono_ms();
+    assert_int_equal(pwhash_slot_acquire(), CHAT_ERR_BUSY);
+    /* It waited about wait_ms, not forever and not at all. */
+    assert_true(mono_ms() - t0 >= 25);
+    assert_true(mono_ms() - t0 < 1000);
+    assert_int_equal(pwhash_rejected_total(), 1);
+    assert_int_equal(pwhash_in_flight(), 2);
+    assert_int_equal(pwhash_waiting(), 0);
+    pwhash_slot_release();
+    assert_int_equal(pwhash_slot_acquire(), 0);
+    pwhash_slot_release();
+    pwhash_slot_release();
+    assert_int_equal(pwhash_in_flight(), 0);
+}
+
+static void *release_later(void *arg)
+{
+    struct timespec d = {0, 20 * 1000000L};
+
+    (void)arg;
+    nanosleep(&d, NULL);
+    pwhash_slot_release();
+    return NULL;
+}
+
+/* A slot freed within the wait goes to the waiter. */
+static void test_slot_freed_during_wait_is_taken(void **state)
+{
+    pthread_t t;
+    uint64_t rejected;
+
+    pwhash_limit_init(1, 2000);
+    rejected = pwhash_rejected_total();
+    assert_int_equal(pwhash_slot_acquire(), 0);
+    assert_int_equal(pthread_create(&t, NULL, release_later, NULL), 0);
+    assert_int_equal(pwhash_slot_acquire(), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(pwhash_rejected_total(), rejected);
+    assert_int_equal(pwhash_in_flight(), 1);
+    pwhash_slot_release();
+}
+
+/* wait_ms 0: refused at once when full. */
+static void test_no_wait(void **state)
+{
+    double t0;
+
+    pwhash_limit_init(1, 0);
+    assert_int_equal(pwhash_slot_acquire(), 0);
+    t0 = mono_ms();
+    assert_int_equal(pwhash_slot_acquire(), CHAT_ERR_BUSY);
+    assert_true(mono_ms() - t0 < 20);
+    pwhash_slot_release();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -72,6 +147,9 @@ int main(void)
         cmocka_unit_test(test_password_with_nul_bytes),
         cmocka_unit_test(test_malformed_encoded_is_false),
         cmocka_unit_test(test_dummy_verify_uses_real_parameters),
+        cmocka_unit_test(test_slots_cap_and_bounded_wait),
+        cmocka_unit_test(test_slot_freed_during_wait_is_taken),
+        cmocka_unit_test(test_no_wait),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
