@@ -21,6 +21,8 @@ for ((i = ${#dirs[@]} - 1; i >= 0; i--)); do
 done
 ok "hiredis.pc is there to hide" mv "$tmp/pc/hiredis.pc" "$tmp/hidden/"
 export PKG_CONFIG_LIBDIR=$tmp/pc
+# A make of its own, whatever make runs this test.
+unset MAKEFLAGS MFLAGS MAKELEVEL
 no "pkg-config finds hiredis once hidden" pkg-config --exists hiredis
 
 out=$(make -s -C "$LIB_ROOT" B="$tmp/b1" all 2>&1)
