@@ -3,11 +3,26 @@
 #   make run      install what is missing, build, start everything, print the URL
 #   make test     the same in a throwaway directory, then every test
 #   make bench    side-by-side benchmarks into docs/BENCHMARKS.md
+#   make build    install what is missing, then build (what the three above do first)
 #
 # SANITIZE=1 builds with ASan and UBSan.
 
 CC      ?= cc
 PKGS    := libmicrohttpd hiredis libcjson libpq inih openssl libcurl
+# Installs what is missing (scripts/deps.sh); the tests replace it to
+# check that run/test/bench build only after it.
+DEPS    ?= ./scripts/deps.sh
+
+# pkg-config is asked when this Makefile is parsed. run, test and bench
+# therefore build in a new make, started after deps has installed the
+# packages (the first make's answer may predate them); a build asked for
+# directly stops here if the libraries are missing.
+NO_BUILD_GOALS := deps build run test bench check-style clean stop
+ifneq ($(filter-out $(NO_BUILD_GOALS),$(or $(MAKECMDGOALS),all)),)
+ifneq ($(shell pkg-config --exists $(PKGS) && echo yes),yes)
+$(error libraries missing ($(shell pkg-config --print-errors --exists $(PKGS) 2>&1 | head -n 1)): run make deps first)
+endif
+endif
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes \
            -D_GNU_SOURCE -Ilib $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -35,7 +50,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 BINS := $(B)/chat-api $(B)/chat-push $(if $(NOTIFY_SRC),$(B)/chat-notify)
 
-.PHONY: all deps run test test-unit bench check-style clean stop
+.PHONY: all deps build run test test-unit bench check-style clean stop
 
 all: $(BINS) $(UNIT_BIN)
 
@@ -67,18 +82,22 @@ $(B)/tests/%: tests/unit/%.c $(B)/libchatapi.a $(B)/libchat.a $(wildcard lib/*.h
 
 # Installs the Debian packages and npm modules that are missing (as root).
 deps:
-	@./scripts/deps.sh
+	@$(DEPS)
 
-run: deps all
+# deps, then everything built by a new make (see pkg-config above).
+build: deps
+	@$(MAKE) --no-print-directory all
+
+run: build
 	@./chatctl run
 
-test: deps all
+test: build
 	@B=$(B) ./tests/run.sh
 
 test-unit: all
 	@B=$(B) ./tests/run.sh unit
 
-bench: deps all
+bench: build
 	@B=$(B) ./bench/run.sh
 
 check-style:

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh - install the Debian packages and npm modules the project needs,
-# only those missing. Needs root for apt-get; otherwise says what to install.
+# only those missing. apt-get needs root: as another user it uses sudo when
+# that works without a password (sudo -n), otherwise it prints the one
+# command to run as root and fails, before anything else is tried.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -25,14 +27,21 @@ fi
 read -r -a missing <<<"${missing[*]}"
 
 if ((${#missing[@]})); then
+    as_root=()
     if [ "$(id -u)" != 0 ]; then
-        echo "deps: missing packages: ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}" >&2
-        exit 1
+        if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+            as_root=(sudo -n)
+        else
+            echo "deps: missing Debian packages: ${missing[*]}" >&2
+            echo "deps: run this one command as root, then make again:" >&2
+            echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+            exit 1
+        fi
     fi
     echo "deps: installing ${missing[*]}" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq || true
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq || true
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # Debian's nginx package starts a system nginx on port 80; we run our own.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh - every test of the project: cmocka unit tests, then a throwaway
 # stack (its own CHAT_HOME and ports) for the integration tests, the
-# browser tests and the compose file check. Exits non-zero on any failure.
+# browser tests and the compose file check, then the shell tests of
+# tests/shell/ (each with stacks of its own). Exits non-zero on any failure.
 #
 #   tests/run.sh          everything
 #   tests/run.sh unit     unit tests only
@@ -96,4 +97,8 @@ step "docker-compose config" docker-compose -f docker-compose.yml config -q
 "$ROOT/chatctl" stop
 step "no sanitizer reports in service logs" check_sanitizer_logs
 stop_stack
+# Shell tests of chatctl, the Makefile and install paths: stacks of their own.
+for t in tests/shell/test_*.sh; do
+    step "shell $(basename "$t")" "$t"
+done
 summary
