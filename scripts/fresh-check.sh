@@ -137,7 +137,13 @@ make_root() {
     printf '#!/bin/sh\n# fresh-check.sh: no service starts from a package in this root\nexit 101\n' \
         >"$R/usr/sbin/policy-rc.d"
     chmod 755 "$R/usr/sbin/policy-rc.d"
+    # The host's network setup, which the root shares: its resolver, and
+    # the certificate authorities it added locally (a network that reaches
+    # the npm registry through an intercepting proxy needs them; the
+    # ca-certificates package takes them in when deps.sh installs it).
     cp -L /etc/resolv.conf "$R/etc/resolv.conf"
+    mkdir -p "$R/usr/local/share/ca-certificates"
+    cp -RL /usr/local/share/ca-certificates/. "$R/usr/local/share/ca-certificates/" 2>/dev/null || true
     echo "deb $MIRROR $SUITE main" >"$R/etc/apt/sources.list"
 }
 
