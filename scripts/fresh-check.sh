@@ -178,15 +178,19 @@ clone_into() { # path inside the root
 # --- make run, as a user would: wait for the URL, smoke, Ctrl-C --------------
 
 RUN_PID=
-# run_stack log how... : starts `make run` in its own process group
-# (setsid), waits for "Chat is running: URL" (up to 60 min: the first one
-# installs and builds), sets URL.
+# run_stack log how... : starts `make run` in its own process group, like
+# a terminal's foreground job, waits for "Chat is running: URL" (up to 60
+# min: the first one installs and builds), sets URL. Started with job
+# control on (set -m): without it, bash starts background commands with
+# SIGINT ignored, and make and chatctl would inherit that (no Ctrl-C).
 run_stack() {
     local log=$1
     shift
     CURRENT=$log
-    setsid "$@" >"$log" 2>&1 </dev/null &
+    set -m
+    "$@" >"$log" 2>&1 </dev/null &
     RUN_PID=$!
+    set +m
     for _ in $(seq 3600); do
         URL=$(grep -o 'Chat is running: http://127\.0\.0\.1:[0-9]*/' "$log" | head -n 1 | cut -d' ' -f4) || true
         [ -n "$URL" ] && return 0
