@@ -216,8 +216,13 @@ ctrl_c() {
 # stack runs (chatctl status says so, no process is left in the root) and
 # its nginx port is free again.
 stopped_check() {
-    local port=${URL##*:}
+    local port=${URL##*:} left
     port=${port%/}
+    # A process may still be exiting as make returns: 10 s of grace.
+    for _ in $(seq 100); do
+        [ -z "$(root_pids)" ] && break
+        sleep 0.1
+    done
     CURRENT=$LOGS/stopped.log
     {
         echo "\$ chatctl status (after Ctrl-C)"
@@ -225,7 +230,8 @@ stopped_check() {
         echo "processes left in the root: $(root_pids | tr '\n' ' ')"
     } >"$CURRENT" 2>&1
     grep -q running "$CURRENT" && fail "chatctl status after Ctrl-C still shows a service running"
-    [ -z "$(root_pids)" ] || fail "processes still run in the root after Ctrl-C: $(root_pids | tr '\n' ' ')"
+    left=$(for p in $(root_pids); do printf '%s (%s) ' "$p" "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)"; done)
+    [ -z "$left" ] || fail "processes still run in the root 10 s after Ctrl-C: $left"
     port_free "$port" || fail "port $port still answers after Ctrl-C"
     say "stopped: chatctl status shows nothing running, nothing left in the root"
 }
