@@ -7,7 +7,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 PACKAGES=(
-    build-essential pkg-config make curl ca-certificates
+    build-essential pkg-config make curl ca-certificates git
     postgresql postgresql-contrib redis-server nginx libnginx-mod-nchan
     libfcgi-dev libmicrohttpd-dev libpq-dev libhiredis-dev libcjson-dev libinih-dev
     libcurl4-openssl-dev libssl-dev libcmocka-dev libargon2-dev libwslay-dev
@@ -48,7 +48,9 @@ fi
 # Not stopping it: it is not ours to stop.
 
 for d in tests/e2e tests/openapi; do
-    if [ -f "$ROOT/$d/package.json" ] && [ ! -d "$ROOT/$d/node_modules" ]; then
+    # Again when the lock file changed since (npm keeps its own copy).
+    if [ -f "$ROOT/$d/package.json" ] && { [ ! -d "$ROOT/$d/node_modules" ] ||
+        [ "$ROOT/$d/package-lock.json" -nt "$ROOT/$d/node_modules/.package-lock.json" ]; }; then
         echo "deps: npm ci in $d" >&2
         (cd "$ROOT/$d" && npm ci --no-audit --no-fund --loglevel=error)
     fi

@@ -137,7 +137,13 @@ make_root() {
     printf '#!/bin/sh\n# fresh-check.sh: no service starts from a package in this root\nexit 101\n' \
         >"$R/usr/sbin/policy-rc.d"
     chmod 755 "$R/usr/sbin/policy-rc.d"
+    # The host's network setup, which the root shares: its resolver, and
+    # the certificate authorities it added locally (a network that reaches
+    # the npm registry through an intercepting proxy needs them; the
+    # ca-certificates package takes them in when deps.sh installs it).
     cp -L /etc/resolv.conf "$R/etc/resolv.conf"
+    mkdir -p "$R/usr/local/share/ca-certificates"
+    cp -RL /usr/local/share/ca-certificates/. "$R/usr/local/share/ca-certificates/" 2>/dev/null || true
     echo "deb $MIRROR $SUITE main" >"$R/etc/apt/sources.list"
 }
 
@@ -172,15 +178,19 @@ clone_into() { # path inside the root
 # --- make run, as a user would: wait for the URL, smoke, Ctrl-C --------------
 
 RUN_PID=
-# run_stack log how... : starts `make run` in its own process group
-# (setsid), waits for "Chat is running: URL" (up to 60 min: the first one
-# installs and builds), sets URL.
+# run_stack log how... : starts `make run` in its own process group, like
+# a terminal's foreground job, waits for "Chat is running: URL" (up to 60
+# min: the first one installs and builds), sets URL. Started with job
+# control on (set -m): without it, bash starts background commands with
+# SIGINT ignored, and make and chatctl would inherit that (no Ctrl-C).
 run_stack() {
     local log=$1
     shift
     CURRENT=$log
-    setsid "$@" >"$log" 2>&1 </dev/null &
+    set -m
+    "$@" >"$log" 2>&1 </dev/null &
     RUN_PID=$!
+    set +m
     for _ in $(seq 3600); do
         URL=$(grep -o 'Chat is running: http://127\.0\.0\.1:[0-9]*/' "$log" | head -n 1 | cut -d' ' -f4) || true
         [ -n "$URL" ] && return 0
@@ -206,8 +216,13 @@ ctrl_c() {
 # stack runs (chatctl status says so, no process is left in the root) and
 # its nginx port is free again.
 stopped_check() {
-    local port=${URL##*:}
+    local port=${URL##*:} left
     port=${port%/}
+    # A process may still be exiting as make returns: 10 s of grace.
+    for _ in $(seq 100); do
+        [ -z "$(root_pids)" ] && break
+        sleep 0.1
+    done
     CURRENT=$LOGS/stopped.log
     {
         echo "\$ chatctl status (after Ctrl-C)"
@@ -215,7 +230,8 @@ stopped_check() {
         echo "processes left in the root: $(root_pids | tr '\n' ' ')"
     } >"$CURRENT" 2>&1
     grep -q running "$CURRENT" && fail "chatctl status after Ctrl-C still shows a service running"
-    [ -z "$(root_pids)" ] || fail "processes still run in the root after Ctrl-C: $(root_pids | tr '\n' ' ')"
+    left=$(for p in $(root_pids); do printf '%s (%s) ' "$p" "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)"; done)
+    [ -z "$left" ] || fail "processes still run in the root 10 s after Ctrl-C: $left"
     port_free "$port" || fail "port $port still answers after Ctrl-C"
     say "stopped: chatctl status shows nothing running, nothing left in the root"
 }
