@@ -328,13 +328,25 @@ static int cfg_defaults(struct cfg_ctx *x)
     return 0;
 }
 
+/* Half the workers, but no more than the CPUs: a hash is CPU-bound, so
+ * more at once than cores only slows every request down; at least 1. */
+static int cfg_argon2_default(int threads)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = threads / 2;
+
+    if (cpus > 0 && n > cpus)
+        n = (int)cpus;
+    return n > 0 ? n : 1;
+}
+
 static void cfg_defaults_services(struct cfg_ctx *x)
 {
     struct cfg *c = x->c;
 
     cfg_default_str(x, "api_socket", "%s/run/chat-api.sock", c->home);
     cfg_default_int(x, "api_threads", 8);
-    cfg_default_int(x, "argon2_max_concurrent", c->api_threads > 1 ? c->api_threads / 2 : 1);
+    cfg_default_int(x, "argon2_max_concurrent", cfg_argon2_default(c->api_threads));
     cfg_default_int(x, "argon2_wait_ms", 10);
     cfg_default_int(x, "body_limit", 65536);
     cfg_default_int(x, "max_group_members", 10000);

@@ -35,8 +35,8 @@ struct cfg {
     int refresh_ttl;    /* seconds, default 30 days */
     int refresh_grace;  /* seconds a spent refresh token still answers, default 10 */
     /* Argon2id hashes at once in chat-api (pwhash.h), default api_threads / 2
-     * (at least 1); a login waits at most argon2_wait_ms for one, default
-     * 10, then gets 503 unavailable */
+     * but at most the online CPUs (at least 1); a login waits at most
+     * argon2_wait_ms for one, default 10, then gets 503 unavailable */
     int argon2_max_concurrent;
     int argon2_wait_ms;
     /* [api] */

@@ -125,6 +125,34 @@ static void test_file_then_env_precedence(void **state)
     cfg_release(&c);
 }
 
+static void expect_invalid(const char *path, const char *needle);
+
+/* The Argon2 cap: half the workers, at most the CPUs, at least 1; the
+ * file or the environment overrides it. */
+static void test_argon2_defaults(void **state)
+{
+    struct cfg c;
+    char err[256];
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+    setenv("CHAT_API_THREADS", "8", 1);
+    assert_int_equal(cfg_load(&c, NULL, err, sizeof(err)), 0);
+    assert_int_equal(c.argon2_max_concurrent, cpus > 0 && cpus < 4 ? cpus : 4);
+    assert_int_equal(c.argon2_wait_ms, 10);
+    cfg_release(&c);
+    setenv("CHAT_API_THREADS", "1", 1);
+    assert_int_equal(cfg_load(&c, NULL, err, sizeof(err)), 0);
+    assert_int_equal(c.argon2_max_concurrent, 1);
+    cfg_release(&c);
+    write_conf("[auth]\nargon2_max_concurrent = 6\nargon2_wait_ms = 0\n");
+    assert_int_equal(cfg_load(&c, conf, err, sizeof(err)), 0);
+    assert_int_equal(c.argon2_max_concurrent, 6);
+    assert_int_equal(c.argon2_wait_ms, 0);
+    cfg_release(&c);
+    setenv("CHAT_ARGON2_MAX_CONCURRENT", "0", 1);
+    expect_invalid(NULL, "CHAT_ARGON2_MAX_CONCURRENT");
+}
+
 static void expect_invalid(const char *path, const char *needle)
 {
     struct cfg c;
@@ -243,6 +271,7 @@ int main(void)
         cmocka_unit_test_setup(test_env_names, clear_env),
         cmocka_unit_test_setup(test_home_with_space_is_quoted_in_conninfo, clear_env),
         cmocka_unit_test_setup(test_secrets_read_redis_password, clear_env),
+        cmocka_unit_test_setup(test_argon2_defaults, clear_env),
     };
     int rc;
 
