@@ -381,13 +381,17 @@ enum MHD_Result http_reply_error(struct MHD_Connection *mc, unsigned status, con
 /* ---- baseline ---- */
 
 /* One statement: the user (token_version), whether the session still
- * stands, and every chat with its version (DESIGN.md, continuity 1). A user
- * without chats gives one row with NULL chat columns; no row: no such user. */
+ * stands, every chat with its version (DESIGN.md, continuity 1), and whether
+ * the API token (of a PAT or of a ticket an API token minted) is unrevoked.
+ * A user without chats gives one row with NULL chat columns; no row: no such
+ * user. */
 static const char baseline_sql[] =
     "SELECT u.token_version,"
     " $2::bigint = 0 OR EXISTS (SELECT 1 FROM sessions s WHERE s.id = $2::bigint"
     "  AND s.user_id = u.id AND s.revoked_at IS NULL AND s.expires_at > now()),"
-    " c.id, c.version"
+    " c.id, c.version,"
+    " $3::bigint = 0 OR EXISTS (SELECT 1 FROM api_tokens t WHERE t.id = $3::bigint"
+    "  AND t.user_id = u.id AND t.revoked_at IS NULL)"
     " FROM users u"
     " LEFT JOIN chat_members m ON m.user_id = u.id"
     " LEFT JOIN chats c ON c.id = m.chat_id"
@@ -426,6 +430,10 @@ static bool auth_ok(struct push_conn *c, const PGresult *res)
         conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "session revoked");
         return false;
     }
+    if (strcmp(PQgetvalue(res, 0, 4), "t") != 0) {
+        conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "API token revoked");
+        return false;
+    }
     return true;
 }
 
@@ -456,12 +464,13 @@ out:
 /* Run the baseline statement for c; cb gets the result. */
 static int query_baseline(struct push_conn *c, pgq_cb *cb)
 {
-    char uid[24], sid[24];
-    const char *params[2] = {uid, sid};
+    char uid[24], sid[24], tid[24];
+    const char *params[3] = {uid, sid, tid};
 
     snprintf(uid, sizeof(uid), "%" PRId64, c->user_id);
     snprintf(sid, sizeof(sid), "%" PRId64, c->session_id);
-    c->pg = pgq_exec(baseline_sql, 2, params, cb, c);
+    snprintf(tid, sizeof(tid), "%" PRId64, c->token_id);
+    c->pg = pgq_exec(baseline_sql, 3, params, cb, c);
     if (!c->pg)
         return CHAT_ERR_DB;
     conn_ref(c);
@@ -538,16 +547,63 @@ out:
     conn_unref(c);
 }
 
-/* Credentials known: resume by cursor or open a new stream. A JWT is checked
- * against the database before it may take over an SSE stream; a poll comes
- * back every few seconds, and its cursor's secret already proves the stream
- * is the caller's (the JWT's user must still match). */
+/* Whether the API token that opened a stream is still unrevoked. */
+static const char token_live_sql[] =
+    "SELECT 1 FROM api_tokens WHERE id = $1::bigint AND revoked_at IS NULL";
+
+static void on_token_live(void *arg, const PGresult *res)
+{
+    struct push_conn *c = arg;
+
+    c->pg = NULL;
+    if (c->completed || c->phase != CONN_OPEN || !c->s)
+        goto out;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
+        conn_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "database unavailable");
+    else if (PQntuples(res) != 1)
+        conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "API token revoked");
+    else {
+        c->phase = CONN_STREAM;
+        conn_wake(c);
+    }
+out:
+    conn_unref(c);
+}
+
+/* A cursor alone resumed c->s: if an API token opened that stream, hold the
+ * answer until PostgreSQL says the token still stands (its revoke event may
+ * have been lost with a Redis outage); a revoked token's stream is closed. */
+static void cursor_token_check(struct push_conn *c)
+{
+    char tid[24];
+    const char *params[1] = {tid};
+
+    if (!c->s->token_id)
+        return;
+    snprintf(tid, sizeof(tid), "%" PRId64, c->s->token_id);
+    c->phase = CONN_OPEN;
+    c->pg = pgq_exec(token_live_sql, 1, params, on_token_live, c);
+    if (!c->pg) {
+        conn_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "database unavailable");
+        return;
+    }
+    conn_ref(c);
+}
+
+/* Credentials known: resume by cursor or open a new stream. A JWT or a
+ * ticket is checked against the database (session, API token) before it
+ * may take over a stream; a JWT's poll comes back every few seconds, and its
+ * cursor's secret already proves the stream is the caller's (the JWT's user
+ * must still match). A cursor alone is checked against the API token that
+ * opened its stream, if one did. */
 static void stream_start(struct push_conn *c)
 {
     if (c->by_cursor) {
         if (!stream_resume(c))
             conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized",
                       "unknown or expired cursor: authenticate to open a new stream");
+        else
+            cursor_token_check(c);
         return;
     }
     if (hub_user_nstreams(H.hub, c->user_id) >= HTTP_MAX_STREAMS_PER_USER) {
@@ -555,7 +611,7 @@ static void stream_start(struct push_conn *c)
         return;
     }
     if (request_cursor(c)) {
-        if (c->by_jwt && !c->by_pat && c->ops != &sub_poll_ops) {
+        if ((c->by_jwt && !c->by_pat && c->ops != &sub_poll_ops) || !c->by_jwt) {
             c->phase = CONN_OPEN;
             if (query_baseline(c, on_resume_auth))
                 conn_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "database unavailable");

@@ -695,6 +695,8 @@ static void ws_resume_op(struct ws_state *w, const char *id, const cJSON *root)
         c->s = s;
         if (s->session_id == 0)
             s->session_id = c->session_id;
+        /* It answers to this connection's credentials now: their revoke closes it. */
+        s->token_id = c->token_id;
         hub_stream_close(old);
     } else if (s) {
         c->s = s;
