@@ -225,6 +225,22 @@ static bool client_addr(struct MHD_Connection *mc, unsigned char *a)
     return true;
 }
 
+void http_rate_headers(struct MHD_Response *r, struct MHD_Connection *mc)
+{
+    unsigned char a[16];
+    unsigned cap = (unsigned)H.cfg->push_max_per_ip, n = 0;
+    struct ip_count *x;
+    char v[16];
+
+    if (IPS.cap && client_addr(mc, a) && (x = *ip_find(a)))
+        n = x->n;
+    snprintf(v, sizeof(v), "%u", cap);
+    MHD_add_response_header(r, "X-RateLimit-Limit", v);
+    snprintf(v, sizeof(v), "%u", n < cap ? cap - n : 0);
+    MHD_add_response_header(r, "X-RateLimit-Remaining", v);
+    MHD_add_response_header(r, "X-RateLimit-Reset", "0");
+}
+
 /* ---- connections ---- */
 
 void conn_ref(struct push_conn *c)
@@ -331,8 +347,9 @@ static unsigned run_wakes(void)
 
 /* ---- answers ---- */
 
+/* rate: a stream route's answer, with X-RateLimit-* (http_rate_headers). */
 static enum MHD_Result reply_text(struct MHD_Connection *mc, unsigned status, const char *ctype,
-                                  const char *body)
+                                  const char *body, bool rate)
 {
     struct MHD_Response *r;
     enum MHD_Result ret;
@@ -348,6 +365,15 @@ static enum MHD_Result reply_text(struct MHD_Connection *mc, unsigned status, co
         MHD_add_response_header(r, "Allow", "GET");
     if (status == MHD_HTTP_TOO_MANY_REQUESTS)
         MHD_add_response_header(r, "Retry-After", "5");
+    if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
+        MHD_add_response_header(r, "Retry-After", "1");
+    if (status == MHD_HTTP_UPGRADE_REQUIRED) {
+        /* RFC 9110 §15.5.22: name the protocol; RFC 6455 §4.4: its version. */
+        MHD_add_response_header(r, "Upgrade", "websocket");
+        MHD_add_response_header(r, "Sec-WebSocket-Version", "13");
+    }
+    if (rate)
+        http_rate_headers(r, mc);
     ret = MHD_queue_response(mc, status, r);
     MHD_destroy_response(r);
     return ret;
@@ -360,7 +386,7 @@ static enum MHD_Result reply_error(struct MHD_Connection *mc, unsigned status, c
     char body[256];
 
     snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, message);
-    return reply_text(mc, status, "application/json; charset=utf-8", body);
+    return reply_text(mc, status, "application/json; charset=utf-8", body, true);
 }
 
 /* reply_error for a request that took a count of its address first. */
@@ -906,13 +932,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         return events_continue(*con_cls, mc);
     *con_cls = NULL;
     if (strcmp(path, "/healthz") == 0)
-        return get ? reply_text(mc, MHD_HTTP_OK, "text/plain; charset=utf-8", "ok\n")
+        return get ? reply_text(mc, MHD_HTTP_OK, "text/plain; charset=utf-8", "ok\n", false)
                    : reply_error(mc, 405, "method_not_allowed", "use GET");
     if (strcmp(path, "/readyz") == 0) {
         bool ready = is_ready();
 
         return reply_text(mc, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
-                          "text/plain; charset=utf-8", ready ? "ready\n" : "not ready\n");
+                          "text/plain; charset=utf-8", ready ? "ready\n" : "not ready\n", false);
     }
     if (ws_daemon) {
         if (strcmp(path, "/ws") != 0)

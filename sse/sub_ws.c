@@ -151,6 +151,7 @@ int sub_ws_check(struct MHD_Connection *mc, unsigned *status, const char **code,
     *code = "invalid_request";
     if (!up || !header_has_token(up, "websocket")) {
         *status = 426;
+        *code = "upgrade_required";
         *message = "a WebSocket upgrade is required";
         return -1;
     }
@@ -160,6 +161,7 @@ int sub_ws_check(struct MHD_Connection *mc, unsigned *status, const char **code,
     }
     if (!ver || strcmp(ver, "13") != 0) {
         *status = 426;
+        *code = "upgrade_required";
         *message = "Sec-WebSocket-Version 13 is required";
         return -1;
     }
@@ -645,6 +647,7 @@ struct MHD_Response *sub_ws_response(struct push_conn *c)
         return NULL;
     MHD_add_response_header(r, "Upgrade", "websocket");
     MHD_add_response_header(r, "Sec-WebSocket-Accept", accept);
+    http_rate_headers(r, c->mc);
     return r;
 }
 

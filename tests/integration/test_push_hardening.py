@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """chat-push hardening (issue 11): a stream ticket of an API token does not
-outlive the token, on every transport and on every way back in by cursor.
+outlive the token, on every transport and on every way back in by cursor;
+every answer of /events, /poll and /ws carries X-RateLimit-* (API.md
+"Conventions"), and /ws without an upgrade is 426 with `Upgrade: websocket`.
 
 Run: CHAT_URL=http://127.0.0.1:18080 /usr/bin/python3 tests/integration/test_push_hardening.py
 
@@ -270,6 +272,99 @@ class TicketOfRevokedTokenTest(ApiTestCase):
             if f is None or "close" in f:
                 break
         self.assertEqual(f, {"close": 4001}, "the WebSocket of a revoked token stays open")
+
+
+RATE = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
+
+
+def head_headers(head):
+    """Lower-case header dict of a raw HTTP response head."""
+    out = {}
+    for line in head.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        k, sep, v = line.decode("latin-1").partition(":")
+        if sep:
+            out[k.strip().lower()] = v.strip()
+    return out
+
+
+class StreamContractTest(ApiTestCase):
+    """What Prism found: chat-push's answers lacked X-RateLimit-* (openapi.yaml
+    marks them required on every answer), and /ws without Upgrade was a 426
+    without `Upgrade` (RFC 9110 §15.5.22) and with the code invalid_request."""
+
+    def setUp(self):
+        self.u = register("phr")
+        self.socks = []
+
+    def tearDown(self):
+        for s in self.socks:
+            s.close()
+
+    def assertRate(self, hdrs, what):
+        """The three headers, as non-negative integers, Remaining <= Limit."""
+        vals = {}
+        for h in RATE:
+            v = hdrs.get(h)  # a dict of lower-case names, or http.client's headers
+            self.assertIsNotNone(v, "%s lacks %s: %r" % (what, h, dict(hdrs)))
+            self.assertRegex(v, r"^[0-9]+$", "%s: %s" % (what, h))
+            vals[h] = int(v)
+        self.assertLessEqual(vals["x-ratelimit-remaining"], vals["x-ratelimit-limit"], what)
+        self.assertGreater(vals["x-ratelimit-limit"], 0, what)
+        return vals
+
+    def test_poll_answers_carry_rate_headers(self):
+        r = request("GET", "/poll?timeout=20&ticket=" + stream_ticket(self.u))
+        self.assertStatus(r, 200)
+        self.assertRate(r.headers, "poll 200")
+        r = request("GET", "/poll?timeout=abc&ticket=" + stream_ticket(self.u))
+        self.assertError(r, 400, "invalid_request")
+        self.assertRate(r.headers, "poll 400")
+        r = request("GET", "/poll?timeout=1")
+        self.assertError(r, 401, "unauthorized")
+        self.assertRate(r.headers, "poll 401")
+        r = request("GET", "/poll?cursor=1.2.3.4")
+        self.assertError(r, 401, "unauthorized")
+        self.assertRate(r.headers, "poll 401 (cursor)")
+
+    def test_events_answers_carry_rate_headers(self):
+        r = request("GET", "/events", headers={"Accept": "text/event-stream"})
+        self.assertError(r, 401, "unauthorized")
+        self.assertRate(r.headers, "events 401")
+        r = request("GET", "/events?ticket=" + "ab" * 32, headers={"Accept": "text/event-stream"})
+        self.assertError(r, 401, "unauthorized")
+        self.assertRate(r.headers, "events 401 (spent ticket)")
+        st, hdrs, _ = get("/events", {"ticket": stream_ticket(self.u)},
+                          {"Accept": "text/event-stream"})
+        self.assertEqual(st, 200)
+        self.assertRate(hdrs, "events 200")
+
+    def test_remaining_counts_open_streams(self):
+        # the limit is the cap on streams open at once from one address
+        before = self.assertRate(request("GET", "/poll").headers, "poll 401")
+        st, head, s = ws_handshake({"ticket": stream_ticket(self.u)})
+        self.socks.append(s)
+        self.assertEqual(st, 101, head)
+        self.assertRate(head_headers(head), "ws 101")
+        during = self.assertRate(request("GET", "/poll").headers, "poll 401")
+        self.assertEqual(during["x-ratelimit-limit"], before["x-ratelimit-limit"])
+        self.assertEqual(during["x-ratelimit-remaining"], before["x-ratelimit-remaining"] - 1,
+                         "an open WebSocket takes one place: %r then %r" % (before, during))
+
+    def test_ws_without_upgrade_is_426_with_upgrade_header(self):
+        r = request("GET", "/ws?ticket=" + stream_ticket(self.u))
+        self.assertError(r, 426, "upgrade_required")
+        self.assertEqual((r.header("Upgrade") or "").lower(), "websocket", r.describe())
+        self.assertRate(r.headers, "ws 426")
+
+    def test_ws_errors_carry_rate_headers(self):
+        st, head, s = ws_handshake({"ticket": "ab" * 32})
+        self.socks.append(s)
+        self.assertEqual(st, 401, head)
+        self.assertRate(head_headers(head), "ws 401")
+        st, head, s = ws_handshake({"ticket": stream_ticket(self.u)}, headers=("Origin: https://evil.example",))
+        self.socks.append(s)
+        self.assertEqual(st, 403, head)
+        self.assertRate(head_headers(head), "ws 403")
 
 
 if __name__ == "__main__":
