@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -29,6 +30,7 @@
 #include "jwt.h"
 #include "log.h"
 #include "loop.h"
+#include "ratelog.h"
 #include "rds_sub.h"
 #include "sub.h"
 
@@ -46,6 +48,8 @@
 #define HTTP_READY_GRACE_MS 5000     /* stay ready through a short outage */
 #define HTTP_POLL_DEFAULT_S 25       /* API.md "Transports": long-poll timeout */
 #define HTTP_POLL_MAX_S 60
+#define HTTP_HEADER_DEADLINE_MS 10000 /* accept to the end of the request headers */
+#define HTTP_LOG_EVERY_MS 10000       /* client-caused MHD messages: one per this */
 
 static struct {
     struct MHD_Daemon *d;     /* SSE (and long-poll from direct clients) */
@@ -239,6 +243,93 @@ void http_rate_headers(struct MHD_Response *r, struct MHD_Connection *mc)
     snprintf(v, sizeof(v), "%u", n < cap ? cap - n : 0);
     MHD_add_response_header(r, "X-RateLimit-Remaining", v);
     MHD_add_response_header(r, "X-RateLimit-Reset", "0");
+}
+
+/* ---- request header deadline ----
+ *
+ * MHD 0.9.75's connection timeout restarts on every byte, so a client that
+ * sends one header line every few seconds holds a connection for ever
+ * (slowloris). Every accepted connection is watched from
+ * MHD_CONNECTION_NOTIFY_STARTED until its first request's headers are in
+ * (the access handler's first call); http_tick shuts down the socket of one
+ * still incomplete after HTTP_HEADER_DEADLINE_MS, and MHD then closes it.
+ * Later requests on a kept-alive connection come from nginx, whose own
+ * header deadline (client_header_timeout) covers the client. */
+
+struct hdr_watch {
+    struct hdr_watch *prev, *next;
+    struct MHD_Connection *mc;
+    int64_t started_ms;
+};
+
+static struct hdr_watch *hdr_watches; /* oldest last: new ones go first */
+
+static void hdr_unwatch(struct hdr_watch *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        hdr_watches = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    w->prev = w->next = NULL;
+    w->mc = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct hdr_watch *w = *socket_context;
+
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        w = calloc(1, sizeof(*w));
+        if (!w)
+            return; /* unwatched: the idle timeout still applies */
+        w->mc = mc;
+        w->started_ms = loop_now_ms();
+        w->next = hdr_watches;
+        if (hdr_watches)
+            hdr_watches->prev = w;
+        hdr_watches = w;
+        *socket_context = w;
+        return;
+    }
+    if (w) {
+        if (w->mc)
+            hdr_unwatch(w);
+        free(w);
+        *socket_context = NULL;
+    }
+}
+
+/* The headers of mc's request are in: stop watching it. */
+static void hdr_done(struct MHD_Connection *mc)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct hdr_watch *w = ci ? ci->socket_context : NULL;
+
+    if (w && w->mc)
+        hdr_unwatch(w);
+}
+
+/* Shut down every connection past the deadline without its headers. */
+static void hdr_sweep(int64_t now)
+{
+    struct hdr_watch *w, *next;
+
+    for (w = hdr_watches; w; w = next) {
+        const union MHD_ConnectionInfo *ci;
+
+        next = w->next;
+        if (now - w->started_ms < HTTP_HEADER_DEADLINE_MS)
+            continue;
+        ci = MHD_get_connection_info(w->mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+        log_debug("request headers not complete within %d ms: closing", HTTP_HEADER_DEADLINE_MS);
+        if (ci)
+            shutdown(ci->connect_fd, SHUT_RDWR); /* MHD sees EOF and closes it */
+        hdr_unwatch(w);
+    }
 }
 
 /* ---- connections ---- */
@@ -922,6 +1013,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
      * connection after a response queued from the first call. */
     if (!*con_cls) {
         *con_cls = &first_call;
+        hdr_done(mc);
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -1001,10 +1093,19 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = 0;
     /* Clients leaving mid-stream are routine, not warnings. */
-    if (strstr(msg, "application error generating response") || strstr(msg, "Failed to send the"))
+    if (strstr(msg, "application error generating response") || strstr(msg, "Failed to send the")) {
         log_debug("mhd: %s", msg);
-    else
+    } else if (strstr(msg, "incomplete request")) {
+        /* Any client can cause one per connection: one line per 10 s. */
+        static struct ratelog rl = {.interval_ms = HTTP_LOG_EVERY_MS};
+        uint64_t held;
+
+        if (ratelog_pass(&rl, loop_now_ms(), &held))
+            log_warn("mhd: %s (%" PRIu64 " more like it not logged in the last %d s)", msg, held,
+                     HTTP_LOG_EVERY_MS / 1000);
+    } else {
         log_warn("mhd: %s", msg);
+    }
 }
 
 int http_start(const struct cfg *cfg, struct hub *h, const unsigned char *key)
@@ -1018,6 +1119,7 @@ int http_start(const struct cfg *cfg, struct hub *h, const unsigned char *key)
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_POOL_SIZE, NULL}, /* opts[3] */
         {MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONN_TIMEOUT_S, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, NULL},
         {MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, NULL},
         {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
         {MHD_OPTION_END, 0, NULL},
@@ -1139,6 +1241,7 @@ void http_tick(int64_t now)
     if (hb_ms <= 0 || hb_ms > 20000)
         hb_ms = 15000;
     sub_ws_tick(now);
+    hdr_sweep(now);
     for (c = H.conns; c; c = next) {
         next = c->next;
         if (c->phase == CONN_AUTH || c->phase == CONN_OPEN) {

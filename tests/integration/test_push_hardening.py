@@ -22,7 +22,8 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from chatlib import (ApiTestCase, API_PREFIX, API_URL, HOST, PORT, SSEStream, api_token,  # noqa: E402
-                     create_direct, main, post_message, psql, register, request, stream_ticket)
+                     chat_home_path, create_direct, main, post_message, psql, register, request,
+                     stream_ticket)
 
 
 def ticket_of(token):
@@ -365,6 +366,103 @@ class StreamContractTest(ApiTestCase):
         self.socks.append(s)
         self.assertEqual(st, 403, head)
         self.assertRate(head_headers(head), "ws 403")
+
+
+PUSH_PORTS = {  # chat-push's own ports, as chatctl derives them
+    "SSE": int(os.environ.get("CHAT_PUSH_PORT") or PORT + 1),
+    "WebSocket": int(os.environ.get("CHAT_PUSH_WS_PORT") or PORT + 5),
+    "long-poll": int(os.environ.get("CHAT_PUSH_POLL_PORT") or PORT + 6),
+}
+
+
+class SlowHeadersTest(ApiTestCase):
+    """chat-push's own ports close a connection whose request headers are not
+    complete 10 s after it was accepted, however slowly it trickles in
+    (libmicrohttpd's idle timeout restarts on every byte)."""
+
+    INTERVAL = 3.0   # one header line this often: never idle long enough for MHD's timeout
+    LIMIT = 12.0     # the 10 s deadline, plus chat-push's once-a-second check and slack
+
+    def slowloris(self, port, path, out):
+        s = socket.create_connection(("127.0.0.1", port), timeout=self.LIMIT + 10)
+        t0 = time.monotonic()
+        try:
+            s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n" % path).encode())
+            i = 0
+            while time.monotonic() - t0 < self.LIMIT + 8:
+                s.settimeout(self.INTERVAL)
+                try:
+                    if s.recv(4096) == b"":
+                        break
+                except socket.timeout:
+                    pass
+                except ConnectionResetError:
+                    break
+                try:
+                    s.sendall(b"X-Slow-%d: y\r\n" % i)
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+                i += 1
+            out[port] = time.monotonic() - t0
+        finally:
+            s.close()
+
+    def test_slow_headers_are_cut_on_every_push_port(self):
+        import threading
+        out = {}
+        paths = {"SSE": "/api/v1/events", "WebSocket": "/api/v1/ws", "long-poll": "/api/v1/poll"}
+        threads = [threading.Thread(target=self.slowloris, args=(port, paths[name], out))
+                   for name, port in PUSH_PORTS.items()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for name, port in PUSH_PORTS.items():
+            self.assertIn(port, out, name)
+            self.assertLess(out[port], self.LIMIT,
+                            "%s port %d held a slow request %.1f s" % (name, port, out[port]))
+            self.assertGreater(out[port], 9.0, "%s port closed before the deadline" % name)
+
+    def test_complete_request_is_not_cut(self):
+        # a stream whose headers came in time lives past the deadline
+        s = socket.create_connection(("127.0.0.1", PUSH_PORTS["SSE"]), timeout=20)
+        try:
+            s.sendall(("GET /api/v1/events?ticket=%s HTTP/1.1\r\nHost: x\r\n"
+                       "Accept: text/event-stream\r\n\r\n" % stream_ticket(register("phs"))).encode())
+            s.settimeout(5)
+            self.assertIn(b" 200 ", s.recv(4096))
+            t0 = time.monotonic()
+            s.settimeout(1)
+            while time.monotonic() - t0 < 11:
+                try:
+                    self.assertNotEqual(s.recv(4096), b"", "the stream was closed")
+                except socket.timeout:
+                    pass
+        finally:
+            s.close()
+
+    def test_abandoned_requests_do_not_flood_the_log(self):
+        log = chat_home_path("log", "chat-push.log")
+        if not log or not os.path.exists(log):
+            self.skipTest("no CHAT_HOME log")
+        with open(log, "rb") as f:
+            f.seek(0, 2)
+            start = f.tell()
+        for _ in range(3):
+            for name, port in PUSH_PORTS.items():
+                for _ in range(20):
+                    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+                    s.sendall(b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\n")
+                    s.close()
+            time.sleep(0.5)
+        time.sleep(1)
+        with open(log, "rb") as f:
+            f.seek(start)
+            text = f.read().decode("utf-8", "replace")
+        lines = [l for l in text.splitlines() if "incomplete request" in l]
+        self.assertGreaterEqual(len(lines), 1, "the first one is logged:\n" + text[-2000:])
+        self.assertLessEqual(len(lines), 2, "180 abandoned requests gave %d log lines:\n%s"
+                             % (len(lines), "\n".join(lines[:10])))
 
 
 if __name__ == "__main__":
