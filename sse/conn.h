@@ -94,7 +94,16 @@ void conn_wake(struct push_conn *c);
  * the stream. Closes its hub stream. */
 void conn_fail(struct push_conn *c, unsigned status, const char *code, const char *message);
 
-/* Queue {"error": {code, message}} with status on mc (http.c). */
+/* X-RateLimit-Limit/-Remaining/-Reset on r, an answer of /events, /poll or
+ * /ws (API.md "Conventions", as draft-ietf-httpapi-ratelimit-headers):
+ * chat-push's limit is the cap on streams open at once from the client's
+ * address (cfg push_max_per_ip; the address as http.c counts it): Limit is
+ * the cap, Remaining what is left of it now, Reset 0 (there is no window: a
+ * place frees when a stream ends). mc: the request being answered (http.c). */
+void http_rate_headers(struct MHD_Response *r, struct MHD_Connection *mc);
+
+/* Queue {"error": {code, message}} with status on mc (http.c), with
+ * X-RateLimit-* and, for 429 and 503, Retry-After. */
 enum MHD_Result http_reply_error(struct MHD_Connection *mc, unsigned status, const char *code,
                                  const char *message);
 

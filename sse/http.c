@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -29,6 +30,7 @@
 #include "jwt.h"
 #include "log.h"
 #include "loop.h"
+#include "ratelog.h"
 #include "rds_sub.h"
 #include "sub.h"
 
@@ -46,6 +48,8 @@
 #define HTTP_READY_GRACE_MS 5000     /* stay ready through a short outage */
 #define HTTP_POLL_DEFAULT_S 25       /* API.md "Transports": long-poll timeout */
 #define HTTP_POLL_MAX_S 60
+#define HTTP_HEADER_DEADLINE_MS 10000 /* accept to the end of the request headers */
+#define HTTP_LOG_EVERY_MS 10000       /* client-caused MHD messages: one per this */
 
 static struct {
     struct MHD_Daemon *d;     /* SSE (and long-poll from direct clients) */
@@ -225,6 +229,109 @@ static bool client_addr(struct MHD_Connection *mc, unsigned char *a)
     return true;
 }
 
+void http_rate_headers(struct MHD_Response *r, struct MHD_Connection *mc)
+{
+    unsigned char a[16];
+    unsigned cap = (unsigned)H.cfg->push_max_per_ip, n = 0;
+    struct ip_count *x;
+    char v[16];
+
+    if (IPS.cap && client_addr(mc, a) && (x = *ip_find(a)))
+        n = x->n;
+    snprintf(v, sizeof(v), "%u", cap);
+    MHD_add_response_header(r, "X-RateLimit-Limit", v);
+    snprintf(v, sizeof(v), "%u", n < cap ? cap - n : 0);
+    MHD_add_response_header(r, "X-RateLimit-Remaining", v);
+    MHD_add_response_header(r, "X-RateLimit-Reset", "0");
+}
+
+/* ---- request header deadline ----
+ *
+ * MHD 0.9.75's connection timeout restarts on every byte, so a client that
+ * sends one header line every few seconds holds a connection for ever
+ * (slowloris). Every accepted connection is watched from
+ * MHD_CONNECTION_NOTIFY_STARTED until its first request's headers are in
+ * (the access handler's first call); http_tick shuts down the socket of one
+ * still incomplete after HTTP_HEADER_DEADLINE_MS, and MHD then closes it.
+ * Later requests on a kept-alive connection come from nginx, whose own
+ * header deadline (client_header_timeout) covers the client. */
+
+struct hdr_watch {
+    struct hdr_watch *prev, *next;
+    struct MHD_Connection *mc;
+    int64_t started_ms;
+};
+
+static struct hdr_watch *hdr_watches; /* oldest last: new ones go first */
+
+static void hdr_unwatch(struct hdr_watch *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        hdr_watches = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    w->prev = w->next = NULL;
+    w->mc = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct hdr_watch *w = *socket_context;
+
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        w = calloc(1, sizeof(*w));
+        if (!w)
+            return; /* unwatched: the idle timeout still applies */
+        w->mc = mc;
+        w->started_ms = loop_now_ms();
+        w->next = hdr_watches;
+        if (hdr_watches)
+            hdr_watches->prev = w;
+        hdr_watches = w;
+        *socket_context = w;
+        return;
+    }
+    if (w) {
+        if (w->mc)
+            hdr_unwatch(w);
+        free(w);
+        *socket_context = NULL;
+    }
+}
+
+/* The headers of mc's request are in: stop watching it. */
+static void hdr_done(struct MHD_Connection *mc)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct hdr_watch *w = ci ? ci->socket_context : NULL;
+
+    if (w && w->mc)
+        hdr_unwatch(w);
+}
+
+/* Shut down every connection past the deadline without its headers. */
+static void hdr_sweep(int64_t now)
+{
+    struct hdr_watch *w, *next;
+
+    for (w = hdr_watches; w; w = next) {
+        const union MHD_ConnectionInfo *ci;
+
+        next = w->next;
+        if (now - w->started_ms < HTTP_HEADER_DEADLINE_MS)
+            continue;
+        ci = MHD_get_connection_info(w->mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+        log_debug("request headers not complete within %d ms: closing", HTTP_HEADER_DEADLINE_MS);
+        if (ci)
+            shutdown(ci->connect_fd, SHUT_RDWR); /* MHD sees EOF and closes it */
+        hdr_unwatch(w);
+    }
+}
+
 /* ---- connections ---- */
 
 void conn_ref(struct push_conn *c)
@@ -331,8 +438,9 @@ static unsigned run_wakes(void)
 
 /* ---- answers ---- */
 
+/* rate: a stream route's answer, with X-RateLimit-* (http_rate_headers). */
 static enum MHD_Result reply_text(struct MHD_Connection *mc, unsigned status, const char *ctype,
-                                  const char *body)
+                                  const char *body, bool rate)
 {
     struct MHD_Response *r;
     enum MHD_Result ret;
@@ -348,6 +456,15 @@ static enum MHD_Result reply_text(struct MHD_Connection *mc, unsigned status, co
         MHD_add_response_header(r, "Allow", "GET");
     if (status == MHD_HTTP_TOO_MANY_REQUESTS)
         MHD_add_response_header(r, "Retry-After", "5");
+    if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
+        MHD_add_response_header(r, "Retry-After", "1");
+    if (status == MHD_HTTP_UPGRADE_REQUIRED) {
+        /* RFC 9110 §15.5.22: name the protocol; RFC 6455 §4.4: its version. */
+        MHD_add_response_header(r, "Upgrade", "websocket");
+        MHD_add_response_header(r, "Sec-WebSocket-Version", "13");
+    }
+    if (rate)
+        http_rate_headers(r, mc);
     ret = MHD_queue_response(mc, status, r);
     MHD_destroy_response(r);
     return ret;
@@ -360,7 +477,7 @@ static enum MHD_Result reply_error(struct MHD_Connection *mc, unsigned status, c
     char body[256];
 
     snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, message);
-    return reply_text(mc, status, "application/json; charset=utf-8", body);
+    return reply_text(mc, status, "application/json; charset=utf-8", body, true);
 }
 
 /* reply_error for a request that took a count of its address first. */
@@ -381,13 +498,17 @@ enum MHD_Result http_reply_error(struct MHD_Connection *mc, unsigned status, con
 /* ---- baseline ---- */
 
 /* One statement: the user (token_version), whether the session still
- * stands, and every chat with its version (DESIGN.md, continuity 1). A user
- * without chats gives one row with NULL chat columns; no row: no such user. */
+ * stands, every chat with its version (DESIGN.md, continuity 1), and whether
+ * the API token (of a PAT or of a ticket an API token minted) is unrevoked.
+ * A user without chats gives one row with NULL chat columns; no row: no such
+ * user. */
 static const char baseline_sql[] =
     "SELECT u.token_version,"
     " $2::bigint = 0 OR EXISTS (SELECT 1 FROM sessions s WHERE s.id = $2::bigint"
     "  AND s.user_id = u.id AND s.revoked_at IS NULL AND s.expires_at > now()),"
-    " c.id, c.version"
+    " c.id, c.version,"
+    " $3::bigint = 0 OR EXISTS (SELECT 1 FROM api_tokens t WHERE t.id = $3::bigint"
+    "  AND t.user_id = u.id AND t.revoked_at IS NULL)"
     " FROM users u"
     " LEFT JOIN chat_members m ON m.user_id = u.id"
     " LEFT JOIN chats c ON c.id = m.chat_id"
@@ -426,6 +547,10 @@ static bool auth_ok(struct push_conn *c, const PGresult *res)
         conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "session revoked");
         return false;
     }
+    if (strcmp(PQgetvalue(res, 0, 4), "t") != 0) {
+        conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "API token revoked");
+        return false;
+    }
     return true;
 }
 
@@ -456,12 +581,13 @@ out:
 /* Run the baseline statement for c; cb gets the result. */
 static int query_baseline(struct push_conn *c, pgq_cb *cb)
 {
-    char uid[24], sid[24];
-    const char *params[2] = {uid, sid};
+    char uid[24], sid[24], tid[24];
+    const char *params[3] = {uid, sid, tid};
 
     snprintf(uid, sizeof(uid), "%" PRId64, c->user_id);
     snprintf(sid, sizeof(sid), "%" PRId64, c->session_id);
-    c->pg = pgq_exec(baseline_sql, 2, params, cb, c);
+    snprintf(tid, sizeof(tid), "%" PRId64, c->token_id);
+    c->pg = pgq_exec(baseline_sql, 3, params, cb, c);
     if (!c->pg)
         return CHAT_ERR_DB;
     conn_ref(c);
@@ -538,16 +664,63 @@ out:
     conn_unref(c);
 }
 
-/* Credentials known: resume by cursor or open a new stream. A JWT is checked
- * against the database before it may take over an SSE stream; a poll comes
- * back every few seconds, and its cursor's secret already proves the stream
- * is the caller's (the JWT's user must still match). */
+/* Whether the API token that opened a stream is still unrevoked. */
+static const char token_live_sql[] =
+    "SELECT 1 FROM api_tokens WHERE id = $1::bigint AND revoked_at IS NULL";
+
+static void on_token_live(void *arg, const PGresult *res)
+{
+    struct push_conn *c = arg;
+
+    c->pg = NULL;
+    if (c->completed || c->phase != CONN_OPEN || !c->s)
+        goto out;
+    if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
+        conn_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "database unavailable");
+    else if (PQntuples(res) != 1)
+        conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "API token revoked");
+    else {
+        c->phase = CONN_STREAM;
+        conn_wake(c);
+    }
+out:
+    conn_unref(c);
+}
+
+/* A cursor alone resumed c->s: if an API token opened that stream, hold the
+ * answer until PostgreSQL says the token still stands (its revoke event may
+ * have been lost with a Redis outage); a revoked token's stream is closed. */
+static void cursor_token_check(struct push_conn *c)
+{
+    char tid[24];
+    const char *params[1] = {tid};
+
+    if (!c->s->token_id)
+        return;
+    snprintf(tid, sizeof(tid), "%" PRId64, c->s->token_id);
+    c->phase = CONN_OPEN;
+    c->pg = pgq_exec(token_live_sql, 1, params, on_token_live, c);
+    if (!c->pg) {
+        conn_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "database unavailable");
+        return;
+    }
+    conn_ref(c);
+}
+
+/* Credentials known: resume by cursor or open a new stream. A JWT or a
+ * ticket is checked against the database (session, API token) before it
+ * may take over a stream; a JWT's poll comes back every few seconds, and its
+ * cursor's secret already proves the stream is the caller's (the JWT's user
+ * must still match). A cursor alone is checked against the API token that
+ * opened its stream, if one did. */
 static void stream_start(struct push_conn *c)
 {
     if (c->by_cursor) {
         if (!stream_resume(c))
             conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized",
                       "unknown or expired cursor: authenticate to open a new stream");
+        else
+            cursor_token_check(c);
         return;
     }
     if (hub_user_nstreams(H.hub, c->user_id) >= HTTP_MAX_STREAMS_PER_USER) {
@@ -555,7 +728,7 @@ static void stream_start(struct push_conn *c)
         return;
     }
     if (request_cursor(c)) {
-        if (c->by_jwt && !c->by_pat && c->ops != &sub_poll_ops) {
+        if ((c->by_jwt && !c->by_pat && c->ops != &sub_poll_ops) || !c->by_jwt) {
             c->phase = CONN_OPEN;
             if (query_baseline(c, on_resume_auth))
                 conn_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "database unavailable");
@@ -840,6 +1013,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
      * connection after a response queued from the first call. */
     if (!*con_cls) {
         *con_cls = &first_call;
+        hdr_done(mc);
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -850,13 +1024,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         return events_continue(*con_cls, mc);
     *con_cls = NULL;
     if (strcmp(path, "/healthz") == 0)
-        return get ? reply_text(mc, MHD_HTTP_OK, "text/plain; charset=utf-8", "ok\n")
+        return get ? reply_text(mc, MHD_HTTP_OK, "text/plain; charset=utf-8", "ok\n", false)
                    : reply_error(mc, 405, "method_not_allowed", "use GET");
     if (strcmp(path, "/readyz") == 0) {
         bool ready = is_ready();
 
         return reply_text(mc, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
-                          "text/plain; charset=utf-8", ready ? "ready\n" : "not ready\n");
+                          "text/plain; charset=utf-8", ready ? "ready\n" : "not ready\n", false);
     }
     if (ws_daemon) {
         if (strcmp(path, "/ws") != 0)
@@ -919,10 +1093,19 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = 0;
     /* Clients leaving mid-stream are routine, not warnings. */
-    if (strstr(msg, "application error generating response") || strstr(msg, "Failed to send the"))
+    if (strstr(msg, "application error generating response") || strstr(msg, "Failed to send the")) {
         log_debug("mhd: %s", msg);
-    else
+    } else if (strstr(msg, "incomplete request")) {
+        /* Any client can cause one per connection: one line per 10 s. */
+        static struct ratelog rl = {.interval_ms = HTTP_LOG_EVERY_MS};
+        uint64_t held;
+
+        if (ratelog_pass(&rl, loop_now_ms(), &held))
+            log_warn("mhd: %s (%" PRIu64 " more like it not logged in the last %d s)", msg, held,
+                     HTTP_LOG_EVERY_MS / 1000);
+    } else {
         log_warn("mhd: %s", msg);
+    }
 }
 
 int http_start(const struct cfg *cfg, struct hub *h, const unsigned char *key)
@@ -936,6 +1119,7 @@ int http_start(const struct cfg *cfg, struct hub *h, const unsigned char *key)
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_POOL_SIZE, NULL}, /* opts[3] */
         {MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONN_TIMEOUT_S, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, NULL},
         {MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, NULL},
         {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
         {MHD_OPTION_END, 0, NULL},
@@ -1057,6 +1241,7 @@ void http_tick(int64_t now)
     if (hb_ms <= 0 || hb_ms > 20000)
         hb_ms = 15000;
     sub_ws_tick(now);
+    hdr_sweep(now);
     for (c = H.conns; c; c = next) {
         next = c->next;
         if (c->phase == CONN_AUTH || c->phase == CONN_OPEN) {

@@ -107,6 +107,7 @@ enum MHD_Result sub_poll_continue(struct push_conn *c)
     }
     MHD_add_response_header(r, "Content-Type", "application/json; charset=utf-8");
     MHD_add_response_header(r, "Cache-Control", "no-store");
+    http_rate_headers(r, c->mc);
     ret = MHD_queue_response(c->mc, MHD_HTTP_OK, r);
     MHD_destroy_response(r);
     return ret;

@@ -346,6 +346,7 @@ struct MHD_Response *sub_sse_response(struct push_conn *c)
     MHD_add_response_header(r, "Content-Type", "text/event-stream; charset=utf-8");
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    http_rate_headers(r, c->mc);
     c->last_send_ms = loop_now_ms();
     return r;
 }

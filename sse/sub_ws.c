@@ -10,11 +10,14 @@
  * besides the bytes written), and replies to client ops. Ops go to chat-api
  * through nginx (fwd.h) with the stream user's token.
  *
- * Close codes (API.md): 1002 protocol errors (unmasked frames, oversized or
- * fragmented control frames: wslay), 1009 messages over 64 KiB (wslay,
+ * Close codes (API.md): 1002 protocol errors (unmasked frames, reserved
+ * bits or opcodes, oversized or fragmented control frames, a Close with a
+ * bad code: wslay; a Close with a 1-byte payload: here), 1009 messages over 64 KiB (wslay,
  * max_recv_msg_length), 1007 text that is not UTF-8 (checked here: wslay
  * does not), 1003 binary data, 4001 session revoked, 4008 slow consumer,
- * 1001 server going away, 1000 at the 24 h stream age.
+ * 1001 server going away, 1000 at the 24 h stream age. After sending its
+ * Close the server reads the peer's and ends TCP as soon as it comes
+ * (RFC 6455 §7.1.1), waiting at most WS_CLOSE_WAIT_MS.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -58,8 +61,14 @@ struct ws_state {
     size_t extra_len, extra_off;
     bool msg_queued; /* an event message sits in wslay's queue */
     bool closing, finished, pending;
-    bool peer_gone; /* recv saw EOF or an error */
-    bool draining;  /* our close is sent, wslay reads no more: discard input */
+    bool peer_gone;    /* recv saw EOF or an error */
+    bool peer_closing; /* a Close frame of the peer has started (valid or not) */
+    bool draining;     /* our close is sent, wslay reads no more: discard input */
+    /* While draining: the frame header being read, or the payload bytes
+     * left to skip, on the way to the peer's Close (ws_drain_scan). */
+    unsigned char dhdr[14];
+    unsigned dhdr_len;
+    uint64_t dskip;
     int64_t close_at_ms, last_in_ms, last_ping_ms;
     uint16_t close_code;
     struct ws_op *ops;
@@ -142,6 +151,7 @@ int sub_ws_check(struct MHD_Connection *mc, unsigned *status, const char **code,
     *code = "invalid_request";
     if (!up || !header_has_token(up, "websocket")) {
         *status = 426;
+        *code = "upgrade_required";
         *message = "a WebSocket upgrade is required";
         return -1;
     }
@@ -151,6 +161,7 @@ int sub_ws_check(struct MHD_Connection *mc, unsigned *status, const char **code,
     }
     if (!ver || strcmp(ver, "13") != 0) {
         *status = 426;
+        *code = "upgrade_required";
         *message = "Sec-WebSocket-Version 13 is required";
         return -1;
     }
@@ -242,8 +253,25 @@ static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_m
     ws_op(w, (const char *)arg->msg, arg->msg_length);
 }
 
+/* A frame starts. A Close of the peer ends the exchange as soon as ours is
+ * out, even one wslay rejects (a bad code: wslay then stops reading);
+ * a Close with a 1-byte payload is a protocol error (RFC 6455 §5.5.1: the
+ * body, if any, starts with a 2-byte code), which wslay would echo as a
+ * Close without code: queue our 1002 first. */
+static void ws_on_frame_start(wslay_event_context_ptr ctx,
+                              const struct wslay_event_on_frame_recv_start_arg *arg, void *user)
+{
+    struct ws_state *w = user;
+
+    if (arg->opcode != WSLAY_CONNECTION_CLOSE)
+        return;
+    w->peer_closing = true;
+    if (arg->payload_length == 1)
+        ws_close(w, WSLAY_CODE_PROTOCOL_ERROR, "close frame with a 1-byte payload");
+}
+
 static const struct wslay_event_callbacks ws_callbacks = {
-    ws_recv_cb, ws_send_cb, ws_genmask_cb, NULL, NULL, NULL, ws_on_msg,
+    ws_recv_cb, ws_send_cb, ws_genmask_cb, ws_on_frame_start, NULL, NULL, ws_on_msg,
 };
 
 /* ---- events out ---- */
@@ -371,15 +399,73 @@ static void ws_close(struct ws_state *w, uint16_t code, const char *reason)
     ws_schedule(w);
 }
 
-/* Discard what the peer still sends after our close; finish at its EOF. */
+/* Walk the frames the peer sends after wslay stopped reading (RFC 6455
+ * §5.2 header: 2 bytes, 2 or 8 of extended length, 4 of mask key), skipping
+ * payloads; true once a Close frame starts. After a protocol error the
+ * bytes may not start at a frame boundary: a wrong guess only ends the
+ * wait early or leaves it to WS_CLOSE_WAIT_MS. */
+static bool ws_drain_scan(struct ws_state *w, const unsigned char *p, size_t n)
+{
+    while (n) {
+        unsigned need, len7;
+        uint64_t len = 0;
+
+        if (w->dskip) {
+            size_t k = n < w->dskip ? n : (size_t)w->dskip;
+
+            p += k;
+            n -= k;
+            w->dskip -= k;
+            continue;
+        }
+        w->dhdr[w->dhdr_len++] = *p++;
+        n--;
+        if (w->dhdr_len < 2)
+            continue;
+        /* A client's Close: FIN, masked, at most 125 bytes (§5.5). */
+        if (w->dhdr[0] == (0x80 | WSLAY_CONNECTION_CLOSE) && (w->dhdr[1] & 0x80) &&
+            (w->dhdr[1] & 0x7f) <= 125)
+            return true;
+        len7 = w->dhdr[1] & 0x7f;
+        need = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + (w->dhdr[1] & 0x80 ? 4 : 0);
+        if (w->dhdr_len < need)
+            continue;
+        if (len7 < 126)
+            len = len7;
+        for (unsigned i = 0; len7 >= 126 && i < (len7 == 126 ? 2u : 8u); i++)
+            len = len << 8 | w->dhdr[2 + i];
+        w->dskip = len;
+        w->dhdr_len = 0;
+    }
+    return false;
+}
+
+/* Our close is out and wslay reads no more: read what the peer still
+ * sends, and end TCP at once when its Close comes (RFC 6455 §7.1.1: the
+ * server closes first) or at its EOF. */
 static void ws_drain(struct ws_state *w, bool readable)
 {
-    char junk[4096];
+    unsigned char junk[4096];
     ssize_t n = 1;
 
-    for (int i = 0; readable && i < 16 && n > 0; i++)
+    for (int i = 0; readable && i < 16 && n > 0; i++) {
         n = recv(w->fd, junk, sizeof(junk), MSG_DONTWAIT);
+        if (n > 0 && ws_drain_scan(w, junk, (size_t)n)) {
+            ws_finish(w);
+            return;
+        }
+    }
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+        ws_finish(w);
+}
+
+/* Wait for the peer's Close (ws_drain), at most WS_CLOSE_WAIT_MS. */
+static void ws_start_drain(struct ws_state *w)
+{
+    w->draining = true;
+    w->closing = true;
+    w->close_at_ms = loop_now_ms() + WS_CLOSE_WAIT_MS;
+    if (loop_io_set(&w->io, w->fd, EPOLLIN | EPOLLRDHUP))
         ws_finish(w);
 }
 
@@ -401,12 +487,16 @@ static void ws_pump(struct ws_state *w, bool readable)
             /* wslay answers most protocol errors with its own 1002 close, but
              * an error of its frame parser (an oversized or fragmented
              * control frame) only queues a close without a code: say 1002
-             * ourselves, best effort, and drop the connection. */
+             * ourselves, best effort, then wait for the peer's Close. */
             static const unsigned char close_1002[] = {0x88, 0x02, 0x03, 0xea};
 
-            if (!w->peer_gone && !wslay_event_get_close_sent(w->wc))
+            if (w->peer_gone) {
+                ws_finish(w);
+                return;
+            }
+            if (!wslay_event_get_close_sent(w->wc))
                 (void)!send(w->fd, close_1002, sizeof(close_1002), MSG_NOSIGNAL);
-            ws_finish(w);
+            ws_start_drain(w);
             return;
         }
     }
@@ -423,15 +513,15 @@ static void ws_pump(struct ws_state *w, bool readable)
     }
     if (wslay_event_get_close_sent(w->wc) && !wslay_event_get_close_received(w->wc) &&
         !wslay_event_want_read(w->wc) && !w->peer_gone && !wslay_event_want_write(w->wc)) {
-        /* wslay stopped reading (a 1009, say) while the peer may still be
-         * sending: closing now with unread input would answer RST, which can
-         * cost the peer our close frame. Discard input until the peer
-         * closes or WS_CLOSE_WAIT_MS pass. */
-        w->draining = true;
-        w->closing = true;
-        w->close_at_ms = loop_now_ms() + WS_CLOSE_WAIT_MS;
-        if (loop_io_set(&w->io, w->fd, EPOLLIN | EPOLLRDHUP))
+        /* wslay stopped reading (a protocol error, a 1009) while the peer
+         * may still be sending: closing now with unread input would answer
+         * RST, which can cost the peer our close frame. Read on until the
+         * peer's Close (then close at once), its EOF or WS_CLOSE_WAIT_MS;
+         * if its Close already came (one wslay rejected), close now. */
+        if (w->peer_closing)
             ws_finish(w);
+        else
+            ws_start_drain(w);
         return;
     }
     if (wslay_event_get_close_sent(w->wc) &&
@@ -557,6 +647,7 @@ struct MHD_Response *sub_ws_response(struct push_conn *c)
         return NULL;
     MHD_add_response_header(r, "Upgrade", "websocket");
     MHD_add_response_header(r, "Sec-WebSocket-Accept", accept);
+    http_rate_headers(r, c->mc);
     return r;
 }
 
@@ -695,6 +786,8 @@ static void ws_resume_op(struct ws_state *w, const char *id, const cJSON *root)
         c->s = s;
         if (s->session_id == 0)
             s->session_id = c->session_id;
+        /* It answers to this connection's credentials now: their revoke closes it. */
+        s->token_id = c->token_id;
         hub_stream_close(old);
     } else if (s) {
         c->s = s;
