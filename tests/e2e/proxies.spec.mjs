@@ -149,9 +149,10 @@ run('proxies', async () => {
   bobToken = (await apiRegister(bob)).access_token;
   bobId = (await api('GET', '/users/me', undefined, bobToken)).id;
   try {
-    await bufferingFront();
-    await squidNoWebSocket();
-    await squidCuts();
+    const only = process.env.E2E_PROXIES || 'abc'; // which cases, e.g. E2E_PROXIES=b
+    if (only.includes('a')) await bufferingFront();
+    if (only.includes('b')) await squidNoWebSocket();
+    if (only.includes('c')) await squidCuts();
   } finally {
     for (const p of proxies) await p.stop();
   }
