@@ -27,7 +27,7 @@
 // two heartbeat intervals after that is a dead stream.
 //
 // EventStream drives them: a fresh single-use ticket for every (re)connection
-// (EventSource and WebSocket cannot send headers), a jittered exponential
+// (a WebSocket cannot send headers; SSE uses the same), a jittered exponential
 // backoff, the last cursor carried over (it is valid on every transport, so a
 // fallback loses and doubles nothing), and fallback along the chain
 // WebSocket (if chosen) -> SSE -> long-poll when a transport stays silent once
