@@ -1794,6 +1794,13 @@ function savePrefs(p) {
   try { localStorage.setItem(PREF_KEY, JSON.stringify(p)); } catch { /* private mode */ }
 }
 const prefs = loadPrefs();
+// ?transport=poll (or sse, ws) in the address does what choosing it in the
+// settings does, and sticks: a way to force long-poll behind a proxy that
+// spoils streams (README "Behind restrictive proxies").
+{
+  const t = new URLSearchParams(location.search).get('transport');
+  if (['sse', 'ws', 'poll'].includes(t)) { prefs.transport = t; savePrefs(prefs); }
+}
 
 function openSettings() {
   $('transport-select').value = prefs.transport;

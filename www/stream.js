@@ -5,36 +5,54 @@
 //   open({ ticket, cursor, onOpen(), onEvent(ev), onCursor(c), onClose(info) })
 //     -> { close() }
 //
-// where info is { opened: bool, auth: bool, retryAfter?: seconds }. onClose
-// is called at most once, and never after close(). Three transports:
+// where info is { opened: bool, auth: bool, silent?: bool, retryAfter?: seconds }.
+// onClose is called at most once, and never after close(). Three transports:
 //
-//   sse   EventSource on /events?ticket=&cursor=   (the default)
+//   sse   fetch() of /events?ticket=&cursor=, read as text/event-stream (the default)
 //   ws    WebSocket on /ws?ticket=&cursor=          (when chosen)
 //   poll  long-poll GET /poll?cursor=&timeout=      (with the bearer header)
 //
+// A stream counts as open only once something arrives on it, and as dead
+// when it then stays silent (a proxy that buffers or compresses the stream
+// lets nothing through, and says nothing): every transport has a watchdog.
+//   sse   the server writes `retry:` at once and a heartbeat comment every
+//         heartbeat (at most 20 s, API.md "Transports"); EventSource hides
+//         both from scripts, so the stream is read with fetch() and parsed
+//         here (WHATWG HTML 9.2.6), where every byte counts.
+//   ws    the client sends a `ping` op at once and every WS_PING_MS; the
+//         server's ack (or any frame) counts.
+//   poll  the first request answers within 1 s; every request is given its
+//         timeout plus a margin.
+// Nothing within FIRST_SIGN_MS of opening is a silent failure; no byte for
+// two heartbeat intervals after that is a dead stream.
+//
 // EventStream drives them: a fresh single-use ticket for every (re)connection
-// (EventSource and WebSocket cannot send headers), a jittered exponential
-// backoff, the last cursor carried over (it is valid on every transport), and
-// automatic fallback along the chain SSE -> (WebSocket if chosen) -> long-poll
-// when a transport cannot be opened twice in a row while the API itself
-// answers. The chain wraps around, so a stack that comes back is found again.
+// (a WebSocket cannot send headers; SSE uses the same), a jittered exponential
+// backoff, the last cursor carried over (it is valid on every transport, so a
+// fallback loses and doubles nothing), and fallback along the chain
+// WebSocket (if chosen) -> SSE -> long-poll when a transport stays silent once
+// or cannot be opened twice in a row while the API itself answers. What
+// worked is remembered per origin in localStorage for MEMO_MS, so the next
+// page load starts there; the better transport is tried again every
+// UPGRADE_AFTER_MS, one step up the chain at a time. The chain wraps around,
+// so a stack that comes back is found again.
 
 import { post, request, qs, BASE, ApiError } from './api.js';
-
-const SSE_TYPES = [
-  'resync',
-  'chat.created', 'chat.updated',
-  'message.created', 'message.updated', 'message.deleted',
-  'member.joined', 'member.left',
-  'receipt', 'typing', 'presence',
-];
 
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
 const STABLE_AFTER_MS = 5_000; // an open stream this old resets the backoff
 const FAILS_BEFORE_FALLBACK = 2;
 const POLL_TIMEOUT_S = 25;
-const UPGRADE_AFTER_MS = 5 * 60_000; // on a fallback transport, try the chosen one again this often
+const UPGRADE_AFTER_MS = 5 * 60_000; // on a fallback transport, try the better one again this often
+export const FIRST_SIGN_MS = 5_000; // a new stream shows its first byte within this, or is silent
+const HEARTBEAT_MAX_MS = 20_000; // the server's heartbeat is at most this (API.md)
+const SSE_SILENCE_MS = 2 * HEARTBEAT_MAX_MS + 5_000;
+const WS_PING_MS = 15_000;
+const WS_SILENCE_MS = 2 * WS_PING_MS + 5_000;
+const POLL_MARGIN_MS = 15_000;
+const MEMO_MS = 60 * 60_000; // how long a fallback is remembered
+const MEMO_KEY = 'chat.transport-memo';
 
 function parse(data) {
   try {
@@ -43,33 +61,115 @@ function parse(data) {
   } catch { return null; }
 }
 
+// A timer that calls onSilent(opened) when kick() is not called in time:
+// first within firstMs, then within silenceMs of each kick.
+function watchdog(firstMs, silenceMs, onSilent) {
+  let opened = false;
+  let timer = setTimeout(() => onSilent(false), firstMs);
+  return {
+    kick() {
+      opened = true;
+      clearTimeout(timer);
+      timer = setTimeout(() => onSilent(opened), silenceMs);
+    },
+    stop() { clearTimeout(timer); },
+  };
+}
+
+// An incremental text/event-stream parser (WHATWG HTML 9.2.6): push() text
+// as it arrives; dispatch({ type, data, id }) is called per event.
+function sseParser(dispatch) {
+  let buf = '';
+  let data = [];
+  let type = '';
+  let lastId = '';
+  let skipLf = false;
+  const line = (l) => {
+    if (l === '') {
+      if (data.length) dispatch({ type: type || 'message', data: data.join('\n'), id: lastId });
+      data = [];
+      type = '';
+      return;
+    }
+    if (l[0] === ':') return; // a comment: a heartbeat
+    const i = l.indexOf(':');
+    const field = i < 0 ? l : l.slice(0, i);
+    let value = i < 0 ? '' : l.slice(i + 1);
+    if (value[0] === ' ') value = value.slice(1);
+    if (field === 'data') data.push(value);
+    else if (field === 'event') type = value;
+    else if (field === 'id' && !value.includes('\0')) lastId = value;
+    // `retry:` is ours to decide (the backoff); other fields are ignored.
+  };
+  return {
+    push(text) {
+      buf += text;
+      let start = 0;
+      for (let i = 0; i < buf.length; i++) {
+        const ch = buf[i];
+        if (ch === '\n' && skipLf) { skipLf = false; start = i + 1; continue; }
+        skipLf = false;
+        if (ch === '\n' || ch === '\r') {
+          line(buf.slice(start, i));
+          if (ch === '\r') skipLf = true;
+          start = i + 1;
+        }
+      }
+      buf = buf.slice(start);
+    },
+  };
+}
+
 export const transports = {
   sse: {
     label: 'SSE',
     needsTicket: true,
     open({ ticket, cursor, onOpen, onEvent, onCursor, onClose }) {
-      const es = new EventSource(`${BASE}/events${qs({ ticket, cursor })}`);
+      const ctl = new AbortController();
       let opened = false;
       let done = false;
-      es.onopen = () => { opened = true; onOpen(); };
-      es.onerror = () => {
-        // Never let EventSource retry by itself: its ticket is spent.
+      const finish = (info) => {
         if (done) return;
         done = true;
-        es.close();
-        onClose({ opened, auth: false });
+        dog.stop();
+        ctl.abort();
+        onClose({ opened, auth: false, ...info });
       };
-      const handler = (e) => {
+      const dog = watchdog(FIRST_SIGN_MS, SSE_SILENCE_MS, () => finish({ silent: true }));
+      const parser = sseParser((e) => {
         if (done) return;
-        if (e.lastEventId) onCursor(e.lastEventId);
+        if (e.id) onCursor(e.id);
         const ev = parse(e.data);
         if (!ev) return;
         if (!ev.type) ev.type = e.type;
         onEvent(ev);
-      };
-      for (const t of SSE_TYPES) es.addEventListener(t, handler);
-      es.onmessage = handler; // events without an `event:` line
-      return { close() { done = true; es.close(); } };
+      });
+      (async () => {
+        let res;
+        try {
+          res = await fetch(`${BASE}/events${qs({ ticket, cursor })}`, {
+            headers: { Accept: 'text/event-stream' }, cache: 'no-store', signal: ctl.signal,
+          });
+        } catch { finish({}); return; }
+        if (done) return;
+        if (!res.ok || !res.body) {
+          const ra = Number(res.headers.get('Retry-After'));
+          finish({ auth: res.status === 401, retryAfter: ra > 0 ? ra : undefined });
+          return;
+        }
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+        for (;;) {
+          let r;
+          try { r = await reader.read(); } catch { break; }
+          if (done) return;
+          if (r.done) break;
+          dog.kick();
+          if (!opened) { opened = true; onOpen(); }
+          parser.push(r.value);
+        }
+        finish({});
+      })();
+      return { close() { done = true; dog.stop(); ctl.abort(); } };
     },
   },
 
@@ -82,32 +182,38 @@ export const transports = {
       let opened = false;
       let done = false;
       let pinger = null;
+      let pingId = 0;
+      const ping = () => {
+        try { ws.send(JSON.stringify({ op: 'ping', id: `p${++pingId}` })); } catch { /* closing */ }
+      };
       const finish = (info) => {
         if (done) return;
         done = true;
         clearInterval(pinger);
-        onClose(info);
+        dog.stop();
+        onClose({ opened, auth: false, ...info });
       };
+      const dog = watchdog(FIRST_SIGN_MS, WS_SILENCE_MS, () => {
+        finish({ silent: true });
+        try { ws.close(1000); } catch { /* not open */ }
+      });
       try {
         ws = new WebSocket(`${proto}//${location.host}${BASE}/ws${qs({ ticket, cursor })}`);
       } catch {
-        setTimeout(() => finish({ opened: false, auth: false }), 0);
-        return { close() { done = true; } };
+        setTimeout(() => finish({}), 0);
+        return { close() { done = true; dog.stop(); } };
       }
-      let pingId = 0;
-      let openedAt = 0;
-      let frames = 0;
       ws.onopen = () => {
-        opened = true;
-        openedAt = Date.now();
-        onOpen();
-        pinger = setInterval(() => {
-          try { ws.send(JSON.stringify({ op: 'ping', id: `p${++pingId}` })); } catch { /* closing */ }
-        }, 25_000);
+        // The ack to this ping is the first sign on a resumed stream (which
+        // has no `resync` to send); a proxy that accepts the upgrade and
+        // then passes nothing is caught by the watchdog.
+        ping();
+        pinger = setInterval(ping, WS_PING_MS);
       };
       ws.onmessage = (e) => {
         if (done || typeof e.data !== 'string') return;
-        frames++;
+        dog.kick();
+        if (!opened) { opened = true; onOpen(); }
         const f = parse(e.data);
         if (!f) return;
         if (f.event && typeof f.event === 'object') {
@@ -119,13 +225,14 @@ export const transports = {
         // {"op": "ack"|"error", ...}: replies to our pings; nothing to do.
       };
       ws.onerror = () => { /* onclose follows */ };
-      // A socket closed at once without a single frame (a proxy or filter
-      // that accepts the upgrade and drops it) counts as not opened.
-      ws.onclose = (e) => finish({ opened: opened && (frames > 0 || Date.now() - openedAt > 3000), auth: e.code === 4001 });
+      // A socket closed before a single frame (a proxy or filter that
+      // accepts the upgrade and drops it) counts as not opened.
+      ws.onclose = (e) => finish({ auth: e.code === 4001 });
       return {
         close() {
           done = true;
           clearInterval(pinger);
+          dog.stop();
           try { ws.close(1000); } catch { /* already closed */ }
         },
       };
@@ -136,25 +243,36 @@ export const transports = {
     label: 'long-poll',
     needsTicket: false,
     open({ cursor, onOpen, onEvent, onCursor, onClose }) {
-      const ctl = new AbortController();
+      let ctl = null;
       let done = false;
       let opened = false;
       let cur = cursor;
+      const finish = (info) => {
+        if (done) return;
+        done = true;
+        if (ctl) ctl.abort();
+        onClose({ opened, auth: false, ...info });
+      };
       (async () => {
         let first = true;
         while (!done) {
           let r;
+          // The first request answers at once (a new stream starts with
+          // `resync`; a resumed one returns what is pending or waits 1 s).
+          const timeout = first ? 1 : POLL_TIMEOUT_S;
+          ctl = new AbortController();
+          let silent = false;
+          const timer = setTimeout(() => { silent = true; ctl.abort(); },
+            first ? FIRST_SIGN_MS + 1000 : timeout * 1000 + POLL_MARGIN_MS);
           try {
-            // The first request answers at once (a new stream starts with
-            // `resync`; a resumed one returns what is pending or waits).
-            r = await request('GET', `/poll${qs({ cursor: cur, timeout: first ? 1 : POLL_TIMEOUT_S })}`,
-              undefined, { signal: ctl.signal });
+            r = await request('GET', `/poll${qs({ cursor: cur, timeout })}`, undefined, { signal: ctl.signal });
           } catch (e) {
+            clearTimeout(timer);
             if (done) return;
-            done = true;
-            onClose({ opened, auth: e instanceof ApiError && e.status === 401, retryAfter: e.retryAfter });
+            finish({ silent, auth: e instanceof ApiError && e.status === 401, retryAfter: e.retryAfter });
             return;
           }
+          clearTimeout(timer);
           if (done) return;
           first = false;
           if (!opened) { opened = true; onOpen(); }
@@ -163,7 +281,7 @@ export const transports = {
           if (r && r.cursor) { cur = r.cursor; onCursor(cur); }
         }
       })();
-      return { close() { done = true; ctl.abort(); } };
+      return { close() { done = true; if (ctl) ctl.abort(); } };
     },
   },
 };
@@ -175,6 +293,23 @@ export function transportChain(choice) {
   return ['sse', 'poll'];
 }
 
+// What worked on this network, per origin (and API base), until it expires:
+// { choice, transport, until } where until is epoch ms.
+function memoKey() { return `${MEMO_KEY}:${location.origin}${BASE}`; }
+function loadMemo(choice) {
+  try {
+    const m = JSON.parse(localStorage.getItem(memoKey()) || 'null');
+    if (m && m.choice === choice && typeof m.until === 'number' && m.until > Date.now()) return m;
+  } catch { /* unreadable or no storage */ }
+  return null;
+}
+function saveMemo(m) {
+  try {
+    if (m) localStorage.setItem(memoKey(), JSON.stringify(m));
+    else localStorage.removeItem(memoKey());
+  } catch { /* private mode */ }
+}
+
 export class EventStream {
   // onEvent(event) gets each event object; onState(state, transport) gets
   // 'connecting' | 'connected' | 'reconnecting' | 'offline' | 'stopped' and
@@ -182,8 +317,7 @@ export class EventStream {
   constructor({ onEvent, onState, transport = 'sse' }) {
     this.onEvent = onEvent;
     this.onState = onState;
-    this.chain = transportChain(transport);
-    this.index = 0;
+    this._choose(transport);
     this.fails = 0;
     this.handle = null;
     this.cursor = null;
@@ -207,6 +341,16 @@ export class EventStream {
   }
 
   get transport() { return this.chain[this.index]; }
+
+  // The chain for a choice, starting where a remembered fallback says.
+  _choose(choice) {
+    this.choice = choice;
+    this.chain = transportChain(choice);
+    const m = loadMemo(choice);
+    const i = m ? this.chain.indexOf(m.transport) : -1;
+    this.index = i > 0 ? i : 0;
+    if (i > 0) console.info(`stream: starting on ${this.transport}, which worked here before`);
+  }
 
   start() {
     if (this.running) return;
@@ -235,11 +379,13 @@ export class EventStream {
     this._setState('stopped');
   }
 
-  // Switch transport (a user's choice); keeps the cursor.
+  // Switch transport (a user's choice); keeps the cursor and forgets what
+  // was remembered.
   setTransport(choice) {
-    this.chain = transportChain(choice);
-    this.index = 0;
+    saveMemo(null);
+    this._choose(choice);
     this.fails = 0;
+    clearTimeout(this.upgradeTimer);
     if (this.running) this._reconnectNow();
   }
 
@@ -287,14 +433,20 @@ export class EventStream {
         this._setState('connected');
         clearTimeout(this.upgradeTimer);
         if (this.index !== 0) {
-          // A fallback works; the chosen transport may work again later
-          // (an outage rather than a proxy that blocks it).
+          // A fallback works here: remember it, and try one step up the
+          // chain later (the better transport may have had an outage rather
+          // than a proxy that spoils it).
+          const m = loadMemo(this.choice);
+          if (!m || m.transport !== name) saveMemo({ choice: this.choice, transport: name, until: Date.now() + MEMO_MS });
           this.upgradeTimer = setTimeout(() => {
             if (!this.running || this.index === 0) return;
-            this.index = 0;
-            this.fails = 0;
+            this.index--;
+            this.fails = FAILS_BEFORE_FALLBACK - 1; // one failure and it is back down
+            console.info(`stream: trying ${this.transport} again`);
             this._reconnectNow();
           }, UPGRADE_AFTER_MS);
+        } else {
+          saveMemo(null);
         }
         clearTimeout(this.stableTimer);
         this.stableTimer = setTimeout(() => { this.attempt = 0; }, STABLE_AFTER_MS);
@@ -304,17 +456,22 @@ export class EventStream {
         if (gen !== this.generation) return;
         try { this.onEvent(ev); } catch (err) { console.error('event handler failed', err); }
       },
-      onClose: ({ opened, retryAfter }) => {
+      onClose: ({ opened, silent, retryAfter }) => {
         if (gen !== this.generation) return;
         this.handle = null;
         clearTimeout(this.stableTimer);
         if (!this.running) return;
-        if (!opened && navigator.onLine !== false) {
-          this.fails++;
+        if (navigator.onLine !== false && (!opened || silent)) {
+          // A stream that never showed a byte is a transport this network
+          // spoils (a buffering proxy): fall back at once. One that went
+          // silent after working, or failed loudly, may be a passing fault.
+          this.fails += silent && !opened ? FAILS_BEFORE_FALLBACK : 1;
           if (this.fails >= FAILS_BEFORE_FALLBACK && this.chain.length > 1) {
             this.index = (this.index + 1) % this.chain.length;
             this.fails = 0;
-            console.warn(`stream: ${name} cannot be opened, trying ${this.transport}`);
+            console.warn(`stream: ${name} ${silent ? 'stayed silent' : 'cannot be opened'}, trying ${this.transport}`);
+          } else if (silent) {
+            console.warn(`stream: ${name} went silent, reconnecting`);
           }
         }
         this._scheduleReconnect(retryAfter);

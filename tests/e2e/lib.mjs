@@ -29,11 +29,11 @@ export function user(name) {
   return { username: `${name}_${suffix}`, password: `pw-${suffix}-${name}!`, display: `${name[0].toUpperCase()}${name.slice(1)} Example` };
 }
 
-export async function launch() {
+export async function launch(extraArgs = []) {
   ctx.browser = await chromium.launch({
     executablePath: EXE,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-      '--no-first-run', '--disable-component-update', '--disable-sync'],
+      '--no-first-run', '--disable-component-update', '--disable-sync', ...extraArgs],
   });
   return ctx.browser;
 }
