@@ -137,32 +137,11 @@ void pwhash_slot_release(void)
     pthread_mutex_unlock(&pwhash_lim.lock);
 }
 
-int pwhash_in_flight(void)
+void pwhash_limit_stats(struct pwhash_stats *out)
 {
-    int n;
-
     pthread_mutex_lock(&pwhash_lim.lock);
-    n = pwhash_lim.in_flight;
+    out->in_flight = pwhash_lim.in_flight;
+    out->waiting = pwhash_lim.waiting;
+    out->rejected = pwhash_lim.rejected;
     pthread_mutex_unlock(&pwhash_lim.lock);
-    return n;
-}
-
-int pwhash_waiting(void)
-{
-    int n;
-
-    pthread_mutex_lock(&pwhash_lim.lock);
-    n = pwhash_lim.waiting;
-    pthread_mutex_unlock(&pwhash_lim.lock);
-    return n;
-}
-
-uint64_t pwhash_rejected_total(void)
-{
-    uint64_t n;
-
-    pthread_mutex_lock(&pwhash_lim.lock);
-    n = pwhash_lim.rejected;
-    pthread_mutex_unlock(&pwhash_lim.lock);
-    return n;
 }

@@ -41,12 +41,13 @@ int pwhash_slot_acquire(void);
 /* Give back a slot taken by pwhash_slot_acquire. */
 void pwhash_slot_release(void);
 
-/* For metrics (Prometheus gauges and counters; thread-safe snapshots): */
-/* Slots held now: hashes running or about to run. */
-int pwhash_in_flight(void);
-/* Callers waiting for a slot now. */
-int pwhash_waiting(void);
-/* pwhash_slot_acquire calls refused with CHAT_ERR_BUSY since the start. */
-uint64_t pwhash_rejected_total(void);
+/* A snapshot of the cap, for metrics (Prometheus gauges and a counter). */
+struct pwhash_stats {
+    int in_flight;     /* slots held now: hashes running or about to run */
+    int waiting;       /* callers waiting for a slot now */
+    uint64_t rejected; /* pwhash_slot_acquire calls refused with CHAT_ERR_BUSY since the start */
+};
+/* Fill *out with one consistent snapshot (taken under the cap's lock). Thread-safe. */
+void pwhash_limit_stats(struct pwhash_stats *out);
 
 #endif

@@ -44,14 +44,8 @@ def need(what, cond, detail=""):
 
 
 def main():
-    # TODO(issue 11): chat-api's /api/v1/readyz is being added; until it is
-    # on main a 404 there falls back to /api/v1/healthz.
     probe = "/readyz"
     st, body = call("GET", probe)
-    if st == 404:
-        probe = "/healthz"
-        st, body = call("GET", probe)
-        print("note /api/v1/readyz answers 404: checked /api/v1/healthz instead")
     need("GET /api/v1%s answers 200" % probe, st == 200, (st, body))
 
     users = {}

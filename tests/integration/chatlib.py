@@ -547,6 +547,45 @@ class ApiTestCase(unittest.TestCase):
             self.assertIn("member_ids", c)
 
 
+
+def ws_raw_connect(user):
+    """A WebSocket opened by hand through nginx (RFC 6455 §4.1) for frames no
+    library would send; returns (socket, bytes read past the 101 head)."""
+    import base64
+    import socket
+    s = socket.create_connection((HOST, PORT), timeout=10)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall(("GET %s/ws?ticket=%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
+               % (API_PREFIX, stream_ticket(user), HOST, PORT, key)).encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(4096)
+        if not chunk:
+            raise AssertionError("handshake: connection closed: %r" % head)
+        head += chunk
+    if b" 101 " not in head.split(b"\r\n", 1)[0]:
+        raise AssertionError("handshake failed: %r" % head)
+    return s, head.split(b"\r\n\r\n", 1)[1]
+
+
+def ws_frame(opcode, payload, mask=True, fin=True, rsv=0):
+    """One WebSocket frame (RFC 6455 §5.2), masked with a random key unless mask is False."""
+    import struct
+    b0 = (0x80 if fin else 0) | (rsv << 4) | opcode
+    n = len(payload)
+    if n < 126:
+        hdr = struct.pack("!BB", b0, (0x80 if mask else 0) | n)
+    elif n < 65536:
+        hdr = struct.pack("!BBH", b0, (0x80 if mask else 0) | 126, n)
+    else:
+        hdr = struct.pack("!BBQ", b0, (0x80 if mask else 0) | 127, n)
+    if not mask:
+        return hdr + payload
+    key = os.urandom(4)
+    return hdr + key + bytes(c ^ key[i % 4] for i, c in enumerate(payload))
+
 def main():
     unittest.main(verbosity=2)
 

@@ -10,7 +10,6 @@ the protocol errors a library would never send.
 """
 
 import asyncio
-import base64
 import json
 import os
 import socket
@@ -21,7 +20,8 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from chatlib import (ApiTestCase, HOST, PORT, API_PREFIX, register, create_direct,  # noqa: E402
-                     post_message, history, stream_ticket, main)
+                     post_message, history, stream_ticket, main,
+                     ws_frame as frame, ws_raw_connect as raw_connect)
 
 import websockets  # noqa: E402
 
@@ -60,40 +60,6 @@ def is_reply(op_id):
 
 
 # ---- raw frames ----
-
-def raw_connect(user):
-    s = socket.create_connection((HOST, PORT), timeout=10)
-    key = base64.b64encode(os.urandom(16)).decode()
-    req = ("GET %s/ws?ticket=%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
-           "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
-           % (API_PREFIX, stream_ticket(user), HOST, PORT, key))
-    s.sendall(req.encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = s.recv(4096)
-        if not chunk:
-            raise AssertionError("handshake: connection closed: %r" % head)
-        head += chunk
-    status = head.split(b"\r\n", 1)[0]
-    if b" 101 " not in status:
-        raise AssertionError("handshake failed: %r" % head)
-    return s, head.split(b"\r\n\r\n", 1)[1]
-
-
-def frame(opcode, payload, mask=True, fin=True):
-    b0 = (0x80 if fin else 0) | opcode
-    n = len(payload)
-    if n < 126:
-        hdr = struct.pack("!BB", b0, (0x80 if mask else 0) | n)
-    elif n < 65536:
-        hdr = struct.pack("!BBH", b0, (0x80 if mask else 0) | 126, n)
-    else:
-        hdr = struct.pack("!BBQ", b0, (0x80 if mask else 0) | 127, n)
-    if not mask:
-        return hdr + payload
-    key = os.urandom(4)
-    return hdr + key + bytes(c ^ key[i % 4] for i, c in enumerate(payload))
-
 
 def read_close_code(s, pending=b"", timeout=10):
     """Read server frames until a close frame: its status code (None if the

@@ -11,7 +11,6 @@ CLOSE_WITHIN seconds of that exchange (the server closes TCP first, §7.1.1;
 it must not hold the connection until a timer fires).
 """
 
-import base64
 import os
 import socket
 import struct
@@ -19,42 +18,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from chatlib import ApiTestCase, API_PREFIX, HOST, PORT, main, register, stream_ticket  # noqa: E402
+from chatlib import ApiTestCase, main, register, ws_frame as frame, ws_raw_connect as handshake  # noqa: E402
 
 CLOSE_WITHIN = 0.5  # seconds from the close exchange to the end of TCP
-
-
-def handshake(user):
-    s = socket.create_connection((HOST, PORT), timeout=10)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    key = base64.b64encode(os.urandom(16)).decode()
-    s.sendall(("GET %s/ws?ticket=%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
-               "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
-               % (API_PREFIX, stream_ticket(user), HOST, PORT, key)).encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = s.recv(4096)
-        if not chunk:
-            raise AssertionError("handshake: connection closed: %r" % head)
-        head += chunk
-    if b" 101 " not in head.split(b"\r\n", 1)[0]:
-        raise AssertionError("handshake failed: %r" % head)
-    return s, head.split(b"\r\n\r\n", 1)[1]
-
-
-def frame(opcode, payload, mask=True, fin=True, rsv=0):
-    b0 = (0x80 if fin else 0) | (rsv << 4) | opcode
-    n = len(payload)
-    if n < 126:
-        hdr = struct.pack("!BB", b0, (0x80 if mask else 0) | n)
-    elif n < 65536:
-        hdr = struct.pack("!BBH", b0, (0x80 if mask else 0) | 126, n)
-    else:
-        hdr = struct.pack("!BBQ", b0, (0x80 if mask else 0) | 127, n)
-    if not mask:
-        return hdr + payload
-    key = os.urandom(4)
-    return hdr + key + bytes(c ^ key[i % 4] for i, c in enumerate(payload))
 
 
 def close_frame(code=None, reason=b""):

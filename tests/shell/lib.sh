@@ -76,12 +76,10 @@ login() { # NAME: prints the access token
     json access_token <<<"${r#* }"
 }
 
-# chat-api's readiness through nginx. TODO(issue 11): /api/v1/readyz is being
-# added to chat-api; until it is on main a 404 there falls back to healthz.
+# chat-api's readiness through nginx: PostgreSQL and Redis answer.
 ready() {
     local r
     r=$(api GET /readyz)
-    [ "${r%% *}" = 404 ] && r=$(api GET /healthz)
     [ "${r%% *}" = 200 ]
 }
 
