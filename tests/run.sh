@@ -7,6 +7,9 @@
 #   tests/run.sh          everything
 #   tests/run.sh unit     unit tests only
 #   KEEP=1 tests/run.sh   keep the data directory and logs afterwards
+#   ONLY='test_ws*' tests/run.sh   only the integration, e2e and shell tests
+#                         whose file name matches the glob (unit tests and
+#                         the checks of the whole suite still run)
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -14,6 +17,13 @@ B=${B:-build}
 export CHAT_BIN=$ROOT/$B
 failed=()
 passed=0
+
+# only FILE: 0 when $ONLY is unset or matches FILE's name.
+only() {
+    [ -z "${ONLY:-}" ] && return 0
+    # shellcheck disable=SC2053
+    [[ $(basename "$1") == $ONLY ]]
+}
 
 step() { # name command...
     local name=$1
@@ -86,11 +96,13 @@ fi
 
 export CHAT_RECORD=$CHAT_HOME/exchanges.jsonl
 for t in tests/integration/test_*.py; do
+    only "$t" || continue
     step "integration $(basename "$t")" /usr/bin/python3 "$t"
 done
 step "openapi routes" /usr/bin/python3 tests/openapi/check_routes.py "$B/chat-api"
 step "openapi responses" node tests/openapi/validate_responses.mjs "$CHAT_RECORD"
 for t in tests/e2e/*.spec.mjs; do
+    only "$t" || continue
     [ -f "$t" ] && step "e2e $(basename "$t")" node "$t"
 done
 step "docker-compose config" docker-compose -f docker-compose.yml config -q
@@ -99,6 +111,7 @@ step "no sanitizer reports in service logs" check_sanitizer_logs
 stop_stack
 # Shell tests of chatctl, the Makefile and install paths: stacks of their own.
 for t in tests/shell/test_*.sh; do
+    only "$t" || continue
     step "shell $(basename "$t")" "$t"
 done
 summary
