@@ -9,7 +9,8 @@
 #     passwords, the chat has messages 1-3 (not the later 4th) with their
 #     text, a new message gets seq 4, /changes and a new long-poll stream
 #     work, A's API token works (it lives in the database), A's access and
-#     refresh tokens do not (B has its own jwt.key);
+#     refresh tokens do not (B has its own jwt.key); PostgreSQL is set to
+#     log no bind parameters;
 #   - B again: restore refused while its database holds tables, then
 #     --replace goes back to the dump's point in time (with A's jwt.key
 #     copied along, A's access and refresh tokens work); a dump whose last
@@ -105,6 +106,8 @@ ok "ready" ready
 ok "alice logs in with her password" quiet login alice
 b_bob=$(login bob)
 ok "bob logs in with his password" test -n "$b_bob"
+# docs/OPERATIONS.md "Logs": slow statements are logged without their values.
+ok "PostgreSQL logs no bind parameters" same "$("$CHATCTL" psql -tAc "SHOW log_parameter_max_length")" 0
 ok "a wrong password is still refused" answers 401 POST /auth/login '{"username":"bob","password":"password-alice"}'
 ok "the chat has messages 1-3 of the dump (not the later 4th)" same "$(messages "$b_bob")" "$want"
 ok "a new message gets seq 4" same "$(post "$b_bob" "on stack B")" 4
