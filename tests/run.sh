@@ -100,7 +100,9 @@ for t in tests/integration/test_*.py; do
     step "integration $(basename "$t")" /usr/bin/python3 "$t"
 done
 step "openapi routes" /usr/bin/python3 tests/openapi/check_routes.py "$B/chat-api"
-step "openapi responses" node tests/openapi/validate_responses.mjs "$CHAT_RECORD"
+# (with ONLY= the record may be empty: nothing to check then)
+[ -z "${ONLY:-}" ] || [ -s "$CHAT_RECORD" ] &&
+    step "openapi responses" node tests/openapi/validate_responses.mjs "$CHAT_RECORD"
 for t in tests/e2e/*.spec.mjs; do
     only "$t" || continue
     [ -f "$t" ] && step "e2e $(basename "$t")" node "$t"
