@@ -49,6 +49,7 @@ static const struct cfg_key cfg_keys[] = {
     CFG_S("core", home),
     CFG_I("core", port, 1, 65532), /* port + 3 must be a port too */
     CFG_S("core", log_level),
+    CFG_I("core", tls, 0, 1),
     CFG_S("db", db_conninfo),
     CFG_S("redis", redis_host),
     CFG_I("redis", redis_port, 1, 65535),
@@ -362,6 +363,7 @@ static void cfg_defaults_services(struct cfg_ctx *x)
     cfg_default_int(x, "push_ws_port", c->port <= 65530 ? c->port + 5 : 1);
     cfg_default_int(x, "push_poll_port", c->port <= 65529 ? c->port + 6 : 0);
     cfg_default_str(x, "ws_origins", "%s", "");
+    cfg_default_int(x, "tls", 0);
     cfg_default_int(x, "notify_port", c->port <= 65531 ? c->port + 4 : 0);
     cfg_default_int(x, "notify_allow_private", 0);
     cfg_default_str(x, "push_gateways", "%s", "");

@@ -16,6 +16,9 @@ struct cfg {
     char *home;      /* data directory, default ./var */
     int port;        /* nginx port, default 8080; others derive from it */
     char *log_level; /* debug|info|warn|error */
+    /* 1: nginx serves HTTPS on port (chatctl sets CHAT_TLS=1 with CHAT_TLS_CERT), so the
+     * nginx URL's Origins are https://; default 0 (http://) */
+    int tls;
     /* [db] */
     /* libpq conninfo; default host=$home/run port=port+2 dbname=chat, the role and its
      * password from libpq's PGUSER and PGPASSFILE (chatctl gives each service its own) */

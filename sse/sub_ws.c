@@ -107,20 +107,22 @@ static bool header_has_token(const char *v, const char *tok)
     return false;
 }
 
-/* Origins allowed: the nginx URL (as 127.0.0.1 and localhost) and cfg
- * ws_origins. No Origin header: not a browser, nothing to check. */
+/* Origins allowed: the nginx URL (as 127.0.0.1 and localhost, https:// when
+ * cfg tls says nginx serves TLS) and cfg ws_origins. No Origin header: not a
+ * browser, nothing to check. */
 static bool origin_ok(const char *origin)
 {
     char own[64];
     const char *list = WS.cfg->ws_origins;
+    const char *scheme = WS.cfg->tls ? "https" : "http";
     size_t n;
 
     if (!origin)
         return true;
-    snprintf(own, sizeof(own), "http://127.0.0.1:%d", WS.cfg->port);
+    snprintf(own, sizeof(own), "%s://127.0.0.1:%d", scheme, WS.cfg->port);
     if (strcmp(origin, own) == 0)
         return true;
-    snprintf(own, sizeof(own), "http://localhost:%d", WS.cfg->port);
+    snprintf(own, sizeof(own), "%s://localhost:%d", scheme, WS.cfg->port);
     if (strcmp(origin, own) == 0)
         return true;
     n = strlen(origin);

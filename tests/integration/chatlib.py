@@ -180,9 +180,37 @@ def _record(method, full, status, headers, raw):
         f.write(line)
 
 
+# For an https:// stack (point_at): the CA file of its certificate and an
+# SSL context that trusts it.
+CA_FILE = None
+SSL_CONTEXT = None
+
+
+def point_at(url, cafile=None):
+    """Aim every helper here at the stack at url (http:// or https://; for
+    https, cafile is the PEM of the CA, or self-signed certificate, that
+    signs its certificate); returns the previous (url, cafile)."""
+    global CHAT_URL, _URL, HOST, PORT, API_PREFIX, API_URL, CA_FILE, SSL_CONTEXT
+    import ssl
+    before = (CHAT_URL, CA_FILE)
+    CHAT_URL = url.rstrip("/")
+    _URL = urllib.parse.urlsplit(CHAT_URL)
+    HOST = _URL.hostname or "127.0.0.1"
+    PORT = _URL.port or (443 if _URL.scheme == "https" else 80)
+    API_PREFIX = _URL.path.rstrip("/") + "/api/v1"
+    API_URL = CHAT_URL + "/api/v1"
+    CA_FILE = cafile if _URL.scheme == "https" else None
+    SSL_CONTEXT = ssl.create_default_context(cafile=cafile) if _URL.scheme == "https" else None
+    return before
+
+
 def _do(method, full, hdrs, data, timeout, source=None):
-    conn = http.client.HTTPConnection(HOST, PORT, timeout=timeout,
-                                      source_address=(source, 0) if source else None)
+    if SSL_CONTEXT:
+        conn = http.client.HTTPSConnection(HOST, PORT, timeout=timeout, context=SSL_CONTEXT,
+                                           source_address=(source, 0) if source else None)
+    else:
+        conn = http.client.HTTPConnection(HOST, PORT, timeout=timeout,
+                                          source_address=(source, 0) if source else None)
     t0 = time.monotonic()
     err = None
     try:
@@ -311,6 +339,8 @@ class SSEStream:
         fd, self.header_file = tempfile.mkstemp(prefix="sse-hdr-")
         os.close(fd)
         cmd = ["curl", "-sN", "-D", self.header_file, "-H", "Accept: text/event-stream"]
+        if CA_FILE:
+            cmd += ["--cacert", CA_FILE]
         for h in headers:
             cmd += ["-H", h]
         cmd.append(url)
@@ -548,17 +578,21 @@ class ApiTestCase(unittest.TestCase):
 
 
 
-def ws_raw_connect(user):
+def ws_raw_connect(user, origin=None):
     """A WebSocket opened by hand through nginx (RFC 6455 §4.1) for frames no
-    library would send; returns (socket, bytes read past the 101 head)."""
+    library would send, with an Origin header if origin is given (over TLS
+    for an https:// stack); returns (socket, bytes read past the 101 head)."""
     import base64
     import socket
     s = socket.create_connection((HOST, PORT), timeout=10)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if SSL_CONTEXT:
+        s = SSL_CONTEXT.wrap_socket(s, server_hostname=HOST)
     key = base64.b64encode(os.urandom(16)).decode()
     s.sendall(("GET %s/ws?ticket=%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
-               "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
-               % (API_PREFIX, stream_ticket(user), HOST, PORT, key)).encode())
+               "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n"
+               % (API_PREFIX, stream_ticket(user), HOST, PORT, key,
+                  "Origin: %s\r\n" % origin if origin else "")).encode())
     head = b""
     while b"\r\n\r\n" not in head:
         chunk = s.recv(4096)

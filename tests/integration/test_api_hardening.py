@@ -236,18 +236,19 @@ class HostileQueryTest(ApiTestCase):
 
     def test_nul_in_path_ids(self):
         # nginx refuses these before chat-api (which checks REQUEST_URI as
-        # well); whether nginx's own 400 is the API's JSON envelope is
-        # conf/nginx.conf.in's business, so these exchanges go unrecorded
-        # (unrecorded, not request) and JSON is checked when it is JSON.
+        # well), with the API's JSON envelope (conf/nginx.conf.in). Unrecorded
+        # (unrecorded, not request): nginx's own answers carry no
+        # X-RateLimit-* headers, which openapi.yaml requires of an operation's 400.
         a, cid = self.a, self.cid
         for method, path in (("GET", "/chats/%00"), ("GET", "/chats/%d%%00" % cid),
                              ("GET", "/chats/%d%%00/messages" % cid),
                              ("GET", "/users/%d%%00" % a.id),
                              ("DELETE", "/chats/%d/messages/1%%00" % cid)):
             status, ctype, body = unrecorded(method, path, a.token)
-            self.assertEqual(status, 400, "%s %s: %s %s" % (method, path, status, body[:200]))
-            if ctype.startswith("application/json"):
-                self.assertEqual(json.loads(body)["error"]["code"], "invalid_request", body)
+            what = "%s %s: %s %s %s" % (method, path, status, ctype, body[:200])
+            self.assertEqual(status, 400, what)
+            self.assertTrue(ctype.startswith("application/json"), what)
+            self.assertEqual(json.loads(body)["error"]["code"], "invalid_request", what)
 
 
 class ScopeAndBodyTest(ApiTestCase):

@@ -70,8 +70,23 @@ static void test_defaults_derive_from_home_and_port(void **state)
     assert_int_equal(c.push_port, 8081);
     assert_int_equal(c.push_max_conns, 20000);
     assert_int_equal(c.heartbeat, 15);
+    assert_int_equal(c.tls, 0);
     cfg_release(&c);
     assert_null(c.home);
+}
+
+static void test_tls_from_environment(void **state)
+{
+    struct cfg c;
+    char err[256];
+
+    setenv("CHAT_TLS", "1", 1);
+    assert_int_equal(cfg_load(&c, NULL, err, sizeof(err)), 0);
+    assert_int_equal(c.tls, 1);
+    cfg_release(&c);
+    setenv("CHAT_TLS", "2", 1);
+    assert_int_not_equal(cfg_load(&c, NULL, err, sizeof(err)), 0);
+    unsetenv("CHAT_TLS");
 }
 
 static void test_port_moves_derived_ports(void **state)
@@ -264,6 +279,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_defaults_derive_from_home_and_port, clear_env),
         cmocka_unit_test_setup(test_port_moves_derived_ports, clear_env),
+        cmocka_unit_test_setup(test_tls_from_environment, clear_env),
         cmocka_unit_test_setup(test_relative_home_made_absolute, clear_env),
         cmocka_unit_test_setup(test_file_then_env_precedence, clear_env),
         cmocka_unit_test_setup(test_bad_env_integers, clear_env),
