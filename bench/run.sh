@@ -42,7 +42,7 @@ export CHAT_HOME
 CHAT_HOME=$(mktemp -d /tmp/chat-bench.XXXXXX)
 chmod 755 "$CHAT_HOME"
 export CHAT_PORT
-CHAT_PORT=$(pick_ports 20000 31999 7) || die "no free ports"
+CHAT_PORT=$(pick_ports 20000 31999 8) || die "no free ports"
 # One client IP and a handful of users send tens of thousands of requests.
 export CHAT_RATE_AUTH=1000000 CHAT_RATE_READ=10000000 CHAT_RATE_WRITE=10000000
 export CHAT_ACCESS_TTL=86400

@@ -23,6 +23,7 @@
 #include "idem.h"
 #include "jwt.h"
 #include "log.h"
+#include "ops.h"
 #include "pwhash.h"
 #include "ratelimit.h"
 #include "req.h"
@@ -83,12 +84,14 @@ static int admit(struct req *req, const struct route *route, enum ratelimit_clas
     return ratelimit_or_reply(req, cls, count);
 }
 
-static void dispatch(struct req *req)
+/* *matched: the route found (NULL if none), for the metrics. */
+static void dispatch(struct req *req, const struct route **matched)
 {
     const struct route *route;
     enum router_result res = router_match(req->method, req->path, &route, req->params);
     int auth;
 
+    *matched = res == ROUTER_FOUND ? route : NULL;
     if (admit(req, res == ROUTER_FOUND ? route : NULL,
               rate_class(res == ROUTER_FOUND ? route : NULL, req->method), &auth))
         return;
@@ -127,12 +130,15 @@ static void dispatch(struct req *req)
 static void serve_one(FCGX_Request *fcgi, struct worker *w)
 {
     struct req req;
-    double t0 = now_ms();
+    const struct route *route = NULL;
+    double t0 = now_ms(), t1;
 
     if (req_init(&req, fcgi, w) == 0)
-        dispatch(&req);
-    if (req.status >= 500 || t0 + 1000 < now_ms())
-        log_warn("%s %s %d %.1fms user=%lld", req.method, req.path, req.status, now_ms() - t0,
+        dispatch(&req, &route);
+    t1 = now_ms();
+    ops_request(route, req.method, req.status, (t1 - t0) / 1e3);
+    if (req.status >= 500 || t0 + 1000 < t1)
+        log_warn("%s %s %d %.1fms user=%lld", req.method, req.path, req.status, t1 - t0,
                  (long long)req.user_id);
     req_release(&req);
 }
@@ -172,16 +178,10 @@ static int open_socket(const char *path)
 
 static void print_route(const struct route *r)
 {
-    printf("%s ", r->method);
-    for (const char *c = r->pattern; *c; c++) {
-        if (strncmp(c, ":id", 3) == 0) {
-            printf("{id}");
-            c += 2;
-        } else {
-            putchar(*c);
-        }
-    }
-    printf(" %s\n", r->flags & ROUTE_AUTH ? "auth" : "public");
+    char path[256];
+
+    router_template(r, path, sizeof(path));
+    printf("%s %s %s\n", r->method, path, r->flags & ROUTE_AUTH ? "auth" : "public");
 }
 
 int main(int argc, char **argv)
@@ -221,6 +221,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     pwhash_limit_init(cfg.argon2_max_concurrent, cfg.argon2_wait_ms);
+    if (ops_start(&cfg))
+        die("chat-api: cannot listen on 127.0.0.1:%d (metrics_port)", cfg.metrics_port);
     threads = calloc(cfg.api_threads, sizeof(*threads));
     workers = calloc(cfg.api_threads, sizeof(*workers));
     if (!threads || !workers)
@@ -234,7 +236,8 @@ int main(int argc, char **argv)
         if (pthread_create(&threads[i], NULL, worker_main, &workers[i]))
             die("chat-api: cannot start worker %d", i);
     }
-    log_info("listening on %s with %d workers", cfg.api_socket, cfg.api_threads);
+    log_info("listening on %s with %d workers, metrics on 127.0.0.1:%d", cfg.api_socket,
+             cfg.api_threads, cfg.metrics_port);
 
     sigwait(&set, &sig);
     log_info("signal %d: finishing requests in flight", sig);
@@ -245,6 +248,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < cfg.api_threads; i++)
         pthread_join(threads[i], NULL);
     unlink(cfg.api_socket);
+    ops_stop();
     free(threads);
     free(workers);
     authcache_release(&auth_cache);

@@ -12,6 +12,7 @@
 #include "json.h"
 #include "jwt.h"
 #include "log.h"
+#include "ops.h"
 #include "page.h"
 #include "rds.h"
 #include "router.h"
@@ -627,6 +628,9 @@ static int rds_connect(struct worker *w)
         rds_drop(w);
         return -1;
     }
+    if (w->rds_had)
+        ops_redis_reconnected();
+    w->rds_had = true;
     return 0;
 }
 

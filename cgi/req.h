@@ -39,6 +39,7 @@ struct req_script {
 struct worker {
     struct db db;
     redisContext *rds;                /* NULL until first use or after an error */
+    bool rds_had;                     /* rds was open before: the next connect is a reconnect */
     char script_sha[REQ_SCRIPTS][41]; /* SCRIPT LOADed on rds; "" until then */
     const struct cfg *cfg;
     const unsigned char *jwt_key; /* JWT_KEY_LEN bytes */

@@ -20,51 +20,55 @@ const struct route router_routes[] = {
      ROUTE_AUTH | ROUTE_SESSION_ONLY | ROUTE_SECRET},
     {"GET", "/api/v1/auth/sessions", auth_sessions_list, SCOPE_NONE,
      ROUTE_AUTH | ROUTE_SESSION_ONLY},
-    {"DELETE", "/api/v1/auth/sessions/:id", auth_sessions_delete, SCOPE_NONE,
+    {"DELETE", "/api/v1/auth/sessions/:session_id", auth_sessions_delete, SCOPE_NONE,
      ROUTE_AUTH | ROUTE_SESSION_ONLY},
     {"POST", "/api/v1/tokens", tokens_create, SCOPE_NONE,
      ROUTE_AUTH | ROUTE_SESSION_ONLY | ROUTE_SECRET},
     {"GET", "/api/v1/tokens", tokens_list, SCOPE_NONE, ROUTE_AUTH | ROUTE_SESSION_ONLY},
-    {"DELETE", "/api/v1/tokens/:id", tokens_delete, SCOPE_NONE, ROUTE_AUTH | ROUTE_SESSION_ONLY},
+    {"DELETE", "/api/v1/tokens/:token_id", tokens_delete, SCOPE_NONE,
+     ROUTE_AUTH | ROUTE_SESSION_ONLY},
     {"GET", "/api/v1/users/me", users_me, SCOPE_NONE, ROUTE_AUTH},
     {"PATCH", "/api/v1/users/me", users_me_update, SCOPE_CHATS_WRITE, ROUTE_AUTH},
     {"GET", "/api/v1/users", users_search, SCOPE_CHATS_READ, ROUTE_AUTH},
-    {"GET", "/api/v1/users/:id", users_get, SCOPE_CHATS_READ, ROUTE_AUTH},
+    {"GET", "/api/v1/users/:user_id", users_get, SCOPE_CHATS_READ, ROUTE_AUTH},
     {"POST", "/api/v1/stream/tickets", stream_ticket_create, SCOPE_EVENTS_READ,
      ROUTE_AUTH | ROUTE_SECRET},
     {"POST", "/api/v1/chats", chats_create, SCOPE_CHATS_WRITE, ROUTE_AUTH},
     {"GET", "/api/v1/chats", chats_list, SCOPE_CHATS_READ, ROUTE_AUTH},
-    {"GET", "/api/v1/chats/:id", chats_get, SCOPE_CHATS_READ, ROUTE_AUTH},
-    {"PATCH", "/api/v1/chats/:id", chats_update, SCOPE_CHATS_WRITE, ROUTE_AUTH},
-    {"GET", "/api/v1/chats/:id/members", chats_members_list, SCOPE_CHATS_READ, ROUTE_AUTH},
-    {"POST", "/api/v1/chats/:id/members", chats_members_add, SCOPE_CHATS_WRITE, ROUTE_AUTH},
-    {"DELETE", "/api/v1/chats/:id/members/:id", chats_members_remove, SCOPE_CHATS_WRITE,
+    {"GET", "/api/v1/chats/:chat_id", chats_get, SCOPE_CHATS_READ, ROUTE_AUTH},
+    {"PATCH", "/api/v1/chats/:chat_id", chats_update, SCOPE_CHATS_WRITE, ROUTE_AUTH},
+    {"GET", "/api/v1/chats/:chat_id/members", chats_members_list, SCOPE_CHATS_READ, ROUTE_AUTH},
+    {"POST", "/api/v1/chats/:chat_id/members", chats_members_add, SCOPE_CHATS_WRITE, ROUTE_AUTH},
+    {"DELETE", "/api/v1/chats/:chat_id/members/:user_id", chats_members_remove, SCOPE_CHATS_WRITE,
      ROUTE_AUTH},
-    {"POST", "/api/v1/chats/:id/messages", messages_create, SCOPE_MESSAGES_WRITE,
+    {"POST", "/api/v1/chats/:chat_id/messages", messages_create, SCOPE_MESSAGES_WRITE,
      ROUTE_AUTH | ROUTE_OWN_IDEMPOTENCY},
-    {"GET", "/api/v1/chats/:id/messages", messages_list, SCOPE_MESSAGES_READ,
+    {"GET", "/api/v1/chats/:chat_id/messages", messages_list, SCOPE_MESSAGES_READ,
      ROUTE_AUTH | ROUTE_CHAT_VERSION},
-    {"POST", "/api/v1/chats/:id/read", messages_read, SCOPE_MESSAGES_WRITE, ROUTE_AUTH},
-    {"POST", "/api/v1/chats/:id/delivered", messages_delivered, SCOPE_MESSAGES_WRITE, ROUTE_AUTH},
-    {"POST", "/api/v1/chats/:id/typing", messages_typing, SCOPE_MESSAGES_WRITE, ROUTE_AUTH},
-    {"PATCH", "/api/v1/chats/:id/messages/:id", messages_update, SCOPE_MESSAGES_WRITE, ROUTE_AUTH},
-    {"DELETE", "/api/v1/chats/:id/messages/:id", messages_delete, SCOPE_MESSAGES_WRITE, ROUTE_AUTH},
-    {"GET", "/api/v1/chats/:id/changes", messages_changes, SCOPE_MESSAGES_READ, ROUTE_AUTH},
+    {"POST", "/api/v1/chats/:chat_id/read", messages_read, SCOPE_MESSAGES_WRITE, ROUTE_AUTH},
+    {"POST", "/api/v1/chats/:chat_id/delivered", messages_delivered, SCOPE_MESSAGES_WRITE,
+     ROUTE_AUTH},
+    {"POST", "/api/v1/chats/:chat_id/typing", messages_typing, SCOPE_MESSAGES_WRITE, ROUTE_AUTH},
+    {"PATCH", "/api/v1/chats/:chat_id/messages/:seq", messages_update, SCOPE_MESSAGES_WRITE,
+     ROUTE_AUTH},
+    {"DELETE", "/api/v1/chats/:chat_id/messages/:seq", messages_delete, SCOPE_MESSAGES_WRITE,
+     ROUTE_AUTH},
+    {"GET", "/api/v1/chats/:chat_id/changes", messages_changes, SCOPE_MESSAGES_READ, ROUTE_AUTH},
     {"GET", "/api/v1/search", messages_search, SCOPE_MESSAGES_READ, ROUTE_AUTH},
     {"POST", "/api/v1/webhooks", webhooks_create, SCOPE_WEBHOOKS_WRITE, ROUTE_AUTH | ROUTE_SECRET},
     {"GET", "/api/v1/webhooks", webhooks_list, SCOPE_WEBHOOKS_WRITE, ROUTE_AUTH},
-    {"DELETE", "/api/v1/webhooks/:id", webhooks_delete, SCOPE_WEBHOOKS_WRITE, ROUTE_AUTH},
-    {"POST", "/api/v1/webhooks/:id/rotate-secret", webhooks_rotate_secret, SCOPE_WEBHOOKS_WRITE,
-     ROUTE_AUTH | ROUTE_SECRET},
-    {"GET", "/api/v1/webhooks/:id/deliveries", webhooks_deliveries, SCOPE_WEBHOOKS_WRITE,
+    {"DELETE", "/api/v1/webhooks/:webhook_id", webhooks_delete, SCOPE_WEBHOOKS_WRITE, ROUTE_AUTH},
+    {"POST", "/api/v1/webhooks/:webhook_id/rotate-secret", webhooks_rotate_secret,
+     SCOPE_WEBHOOKS_WRITE, ROUTE_AUTH | ROUTE_SECRET},
+    {"GET", "/api/v1/webhooks/:webhook_id/deliveries", webhooks_deliveries, SCOPE_WEBHOOKS_WRITE,
      ROUTE_AUTH},
-    {"POST", "/api/v1/webhooks/:id/deliveries/:id/redeliver", webhooks_redeliver,
+    {"POST", "/api/v1/webhooks/:webhook_id/deliveries/:delivery_id/redeliver", webhooks_redeliver,
      SCOPE_WEBHOOKS_WRITE, ROUTE_AUTH},
     {"POST", "/api/v1/push/subscriptions", push_subscriptions_create, SCOPE_EVENTS_READ,
      ROUTE_AUTH},
     {"GET", "/api/v1/push/subscriptions", push_subscriptions_list, SCOPE_EVENTS_READ, ROUTE_AUTH},
-    {"DELETE", "/api/v1/push/subscriptions/:id", push_subscriptions_delete, SCOPE_EVENTS_READ,
-     ROUTE_AUTH},
+    {"DELETE", "/api/v1/push/subscriptions/:subscription_id", push_subscriptions_delete,
+     SCOPE_EVENTS_READ, ROUTE_AUTH},
     {NULL, NULL, NULL, 0, 0},
 };
 
@@ -96,7 +100,7 @@ static long match_segment(const char *pat, size_t plen, const char *path, int64_
     size_t len = strcspn(path, "/");
     char digits[20];
 
-    *is_param = plen == 3 && memcmp(pat, ":id", 3) == 0;
+    *is_param = plen > 1 && pat[0] == ':';
     if (!*is_param)
         return len == plen && memcmp(pat, path, len) == 0 ? (long)len : -1;
     if (len == 0 || len >= sizeof(digits) || path[0] == '0' || path[0] == '-')
@@ -151,6 +155,26 @@ enum router_result router_match_in(const struct route *table, const char *method
         return ROUTER_FOUND;
     }
     return res;
+}
+
+size_t router_template(const struct route *r, char *out, size_t len)
+{
+    size_t n = 0;
+
+    for (const char *c = r->pattern; *c && n + 1 < len; c++) {
+        if (*c != ':') {
+            out[n++] = *c;
+            continue;
+        }
+        out[n++] = '{';
+        while (c[1] && c[1] != '/' && n + 1 < len)
+            out[n++] = *++c;
+        if (n + 1 < len)
+            out[n++] = '}';
+    }
+    if (len)
+        out[n] = '\0';
+    return n;
 }
 
 enum router_result router_match(const char *method, const char *path, const struct route **out,

@@ -1,12 +1,14 @@
 /* router.h - chat-api's route table: method + path pattern -> handler.
  *
- * Patterns are literal segments and ":id" segments, which match an id
- * (decimal, 1 <= id < 2^53) and are handed to the handler in req->params.
+ * Patterns are literal segments and ":name" segments (":chat_id", named as
+ * the path parameters of docs/openapi.yaml), which match an id (decimal,
+ * 1 <= id < 2^53) and are handed to the handler in req->params in order.
  * The table is in router.c, one line per endpoint of API.md.
  */
 #ifndef CHAT_ROUTER_H
 #define CHAT_ROUTER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct req;
@@ -55,6 +57,12 @@ enum router_result router_match_in(const struct route *table, const char *method
 /* router_match_in on chat-api's own table. */
 enum router_result router_match(const char *method, const char *path, const struct route **out,
                                 int64_t params[ROUTER_MAX_PARAMS]);
+
+/* The route's pattern as a URI template, ":chat_id" written "{chat_id}"
+ * ("/api/v1/chats/{chat_id}/messages", as in docs/openapi.yaml with its
+ * server prefix): the route label of chat-api's metrics and the --routes
+ * list. Writes at most len bytes with the NUL into out; returns the length. */
+size_t router_template(const struct route *r, char *out, size_t len);
 
 /* The scope bit named name ("chats:read", ...), or 0 for an unknown name. */
 unsigned scope_parse(const char *name);

@@ -47,6 +47,7 @@ struct cfg {
     int api_threads;       /* worker threads, default 8 */
     int body_limit;        /* bytes, default 65536 */
     int max_group_members; /* default 10000 */
+    int metrics_port;      /* chat-api: /metrics, /healthz on 127.0.0.1, default port+7; 0 none */
     /* [limits] (API.md "Conventions": rate limits) */
     int rate_auth;      /* auth requests per IP per minute, default 300 */
     int rate_read;      /* GET requests per user (or IP) per minute, default 1200 */

@@ -2,12 +2,28 @@
 #include "db.h"
 
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "log.h"
+
+static _Atomic uint64_t db_nreconnects;
+
+uint64_t db_reconnects(void)
+{
+    return atomic_load_explicit(&db_nreconnects, memory_order_relaxed);
+}
+
+/* d->conn just opened. */
+static void db_opened(struct db *d)
+{
+    if (d->had_conn)
+        atomic_fetch_add_explicit(&db_nreconnects, 1, memory_order_relaxed);
+    d->had_conn = true;
+}
 
 void db_init(struct db *d, const char *conninfo)
 {
@@ -84,6 +100,7 @@ static int db_connect(struct db *d)
         db_disconnect(d);
         return -1;
     }
+    db_opened(d);
     return 0;
 }
 
@@ -200,6 +217,7 @@ static int db_connect_by(struct db *d, int64_t deadline)
                  d->conn ? PQerrorMessage(d->conn) : "out of memory");
         return -1;
     }
+    db_opened(d);
     return 0;
 }
 

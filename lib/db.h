@@ -36,6 +36,7 @@ struct db {
     int nprepared, cap;
     char errstr[256];        /* last error, for logs */
     enum db_failure failure; /* of the last db_exec or db_ping that failed */
+    bool had_conn;           /* a connection was open before: the next one is a reconnect */
 };
 
 /* Remember conninfo (borrowed, must outlive d); connects lazily. */
@@ -70,6 +71,12 @@ int db_ping(struct db *d, int timeout_ms);
  * 57P03 cannot_connect_now (PostgreSQL documentation, Appendix A); else
  * DB_FAIL_ERROR (res PGRES_TUPLES_OK or PGRES_COMMAND_OK: DB_FAIL_NONE). */
 enum db_failure db_classify(ConnStatusType conn, ExecStatusType res, const char *sqlstate);
+
+/* Connections opened, in this process, by a struct db that had one open
+ * before (after PostgreSQL went away, a broken or timed-out connection was
+ * dropped): the figure behind the services' *_db_reconnects_total counters.
+ * Thread-safe (an atomic). */
+uint64_t db_reconnects(void);
 
 /* Value of row 0, column col as int64 (0 when NULL or absent). */
 int64_t db_int(const PGresult *r, int row, int col);

@@ -10,6 +10,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "err.h"
 
@@ -278,5 +279,53 @@ int json_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
     if (r < min || r > max)
         return CHAT_ERR_INVALID;
     *out = r;
+    return 0;
+}
+
+/* n digits of s as a number, or -1. */
+static int json_digits(const char *s, int n)
+{
+    int v = 0;
+
+    for (int i = 0; i < n; i++) {
+        if (!json_is_digit(s[i]))
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+int json_parse_time(const char *s, int64_t *unix_us)
+{
+    struct tm tm = {0};
+    int64_t frac = 0, scale = 100000;
+    time_t t;
+
+    if (!s || strlen(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+        s[16] != ':')
+        return CHAT_ERR_INVALID;
+    tm.tm_year = json_digits(s, 4) - 1900;
+    tm.tm_mon = json_digits(s + 5, 2) - 1;
+    tm.tm_mday = json_digits(s + 8, 2);
+    tm.tm_hour = json_digits(s + 11, 2);
+    tm.tm_min = json_digits(s + 14, 2);
+    tm.tm_sec = json_digits(s + 17, 2);
+    if (tm.tm_year < 0 || tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+        tm.tm_hour < 0 || tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59 || tm.tm_sec < 0 ||
+        tm.tm_sec > 60)
+        return CHAT_ERR_INVALID;
+    s += 19;
+    if (*s == '.') {
+        if (!json_is_digit(*++s))
+            return CHAT_ERR_INVALID;
+        for (; json_is_digit(*s); s++, scale /= 10)
+            frac += scale ? (*s - '0') * scale : 0;
+    }
+    if (strcmp(s, "Z") != 0)
+        return CHAT_ERR_INVALID;
+    t = timegm(&tm);
+    if (t == (time_t)-1)
+        return CHAT_ERR_INVALID;
+    *unix_us = (int64_t)t * 1000000 + frac;
     return 0;
 }

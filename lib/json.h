@@ -36,4 +36,10 @@ int json_get_int(const cJSON *item, int64_t min, int64_t max, int64_t *out);
  * CHAT_ERR_INVALID. */
 int json_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
 
+/* Parse a UTC timestamp as the API writes them (API.md "Conventions";
+ * RFC 3339 "YYYY-MM-DDTHH:MM:SS[.fraction]Z", upper-case T and Z) into
+ * microseconds since the Unix epoch (digits past the sixth of the fraction
+ * are dropped). Returns 0 or CHAT_ERR_INVALID. */
+int json_parse_time(const char *s, int64_t *unix_us);
+
 #endif

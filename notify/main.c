@@ -222,7 +222,7 @@ int main(void)
     db_init(&n.db, cfg.db_conninfo);
     if ((sigfd = signal_fd()) < 0)
         die("chat-notify: signalfd: %s", strerror(errno));
-    if (cfg.notify_port && ops_start(cfg.notify_port))
+    if (ops_start(cfg.notify_port))
         die("chat-notify: cannot listen on 127.0.0.1:%d", cfg.notify_port);
     push_redis_connect(&n); /* a refused password shows at once, in the log and /readyz */
     log_info("started: ops on 127.0.0.1:%d, backoff %d ms, retry window %d s%s", cfg.notify_port,

@@ -259,7 +259,7 @@ chmod 700 "$R/root"
 step install-make in_root sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends make'
 
 # 1. make run as root (installs the packages, builds, starts)
-port=$(pick_ports 20000 31999 7) || fail "no free ports"
+port=$(pick_ports 20000 31999 8) || fail "no free ports"
 t=$(date +%s)
 say "make run as root on port $port (installs the packages, builds) ..."
 run_stack "$LOGS/run-root.log" chroot "$R" /usr/bin/env -i HOME=/root USER=root LOGNAME=root TERM=dumb \
@@ -270,7 +270,7 @@ step smoke-root in_root /usr/bin/python3 /root/chat/scripts/smoke.py "$URL"
 ctrl_c
 stopped_check in_root /root/chat/chatctl status
 
-port=$(pick_ports 20000 31999 7) || fail "no free ports"
+port=$(pick_ports 20000 31999 8) || fail "no free ports"
 run_stack "$LOGS/run-root-again.log" chroot "$R" /usr/bin/env -i HOME=/root USER=root LOGNAME=root \
     TERM=dumb LANG=C.UTF-8 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     sh -c "cd /root/chat && CHAT_PORT=$port exec make run"
@@ -288,7 +288,7 @@ grep -E '^=== summary' "$LOGS/make-test.log" >&2 || true
 step add-user in_root useradd --create-home --shell /bin/bash alice
 step clone-user clone_into /home/alice/chat
 in_root chown -R alice: /home/alice/chat
-port=$(pick_ports 20000 31999 7) || fail "no free ports"
+port=$(pick_ports 20000 31999 8) || fail "no free ports"
 t=$(date +%s)
 run_stack "$LOGS/run-user.log" chroot "$R" /usr/bin/setpriv --reuid=alice --regid=alice --init-groups -- \
     /usr/bin/env -i HOME=/home/alice USER=alice LOGNAME=alice TERM=dumb LANG=C.UTF-8 \

@@ -30,6 +30,8 @@
 #include "jwt.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
+#include "ops.h"
 #include "ratelog.h"
 #include "rds_sub.h"
 #include "sub.h"
@@ -998,6 +1000,34 @@ static bool is_ready(void)
     return H.ready_at_ms && now - H.ready_at_ms < HTTP_READY_GRACE_MS;
 }
 
+/* /metrics only to a loopback peer that no proxy forwarded (nginx sets
+ * X-Forwarded-For), so a push_addr other than 127.0.0.1 does not publish
+ * it; nginx never proxies /metrics here anyway (sse/ops.h). */
+static bool peer_is_local(struct MHD_Connection *mc)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+    if (!sa || MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "X-Forwarded-For"))
+        return false;
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    return sa->sa_family == AF_INET6 &&
+           IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+}
+
+static enum MHD_Result reply_metrics(struct MHD_Connection *mc)
+{
+    struct buf b = BUF_INIT;
+    enum MHD_Result ret;
+
+    ops_render(&b);
+    ret = reply_text(mc, MHD_HTTP_OK, METRICS_CONTENT_TYPE, b.s, false);
+    buf_release(&b);
+    return ret;
+}
+
 /* *con_cls after the first call: the request's headers are in. */
 static char first_call;
 
@@ -1032,6 +1062,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         return reply_text(mc, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
                           "text/plain; charset=utf-8", ready ? "ready\n" : "not ready\n", false);
     }
+    if (strcmp(url, "/metrics") == 0 && !ws_daemon && get && peer_is_local(mc))
+        return reply_metrics(mc);
     if (ws_daemon) {
         if (strcmp(path, "/ws") != 0)
             return reply_error(mc, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint");

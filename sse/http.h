@@ -8,6 +8,8 @@
  *                 or Last-Event-ID of this process run resumes its stream
  *   GET /healthz  200 "ok" while the process runs
  *   GET /readyz   200 when Redis is subscribed and PostgreSQL connected
+ *   GET /metrics  Prometheus text format (sse/ops.h), on push_port and
+ *                 push_poll_port, to a loopback peer without X-Forwarded-For
  * Three daemons serve these on push_port (SSE; 4 KiB pools), push_poll_port
  * (nginx sends /poll there: long-poll resumes then walk no SSE stream;
  * 8 KiB pools) and push_ws_port (WebSocket). They run in our loop

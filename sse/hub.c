@@ -259,6 +259,7 @@ struct hub_event *hub_event_new(const char *json, size_t len)
     const cJSON *type;
     struct hub_event *ev = NULL;
     int64_t chat_id, user_id, version = 0, session_id = -1, token_id = 0, msg_seq = 0;
+    int64_t created_us = 0;
     const cJSON *v;
 
     if (!root)
@@ -282,6 +283,10 @@ struct hub_event *hub_event_new(const char *json, size_t len)
     if (cJSON_IsObject(v) && json_get_int(cJSON_GetObjectItemCaseSensitive(v, "seq"), 1,
                                           ((int64_t)1 << 53) - 1, &msg_seq))
         msg_seq = 0;
+    if (cJSON_IsObject(v) && strcmp(type->valuestring, "message.created") == 0 &&
+        json_parse_time(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(v, "created_at")),
+                        &created_us))
+        created_us = 0;
     ev = event_build(type->valuestring, strlen(type->valuestring), json, len, true);
     ev->chat_id = chat_id;
     ev->user_id = user_id;
@@ -289,6 +294,7 @@ struct hub_event *hub_event_new(const char *json, size_t len)
     ev->session_id = session_id;
     ev->token_id = token_id;
     ev->msg_seq = msg_seq;
+    ev->created_us = created_us;
 out:
     cJSON_Delete(root);
     return ev;
@@ -535,6 +541,7 @@ static void stream_check(struct hub_stream *s)
     case HUB_S_LIVE:
         if (s->needs_resync && s->unconfirmed == 0) {
             s->needs_resync = false;
+            h->nresyncs++;
             stream_push(s, h->resync_all);
         }
         break;
@@ -1344,8 +1351,10 @@ static void chat_give_up(struct hub *h, struct hub_chat *c)
     h->ngaveup++;
     log_warn("chat %" PRId64 ": gap after version %" PRId64 " not filled, resync", c->n.key,
              c->version);
-    for (m = c->members; m; m = m->chat_next)
+    for (m = c->members; m; m = m->chat_next) {
+        h->nresyncs++;
         stream_push(m->stream, rs);
+    }
     hub_event_unref(rs);
     if (c->held && c->held->ev->version > c->version + 1)
         c->version = c->held->ev->version - 1;

@@ -52,6 +52,10 @@ struct hub_event {
     int64_t session_id; /* session.revoked only: 0 means every session; -1 absent */
     int64_t token_id;   /* session.revoked only: that API token's streams; 0 absent */
     int64_t msg_seq;    /* message.*: the message's seq ("message":{"seq"}), else 0 */
+    /* message.created: the message's created_at in Unix microseconds (ms
+     * precision: PostgreSQL's now() in the transaction that wrote it), the
+     * start of the delivery latency (sse/ops.h); else 0 */
+    int64_t created_us;
     unsigned short type_off, type_len;
     size_t json_off, json_len;
     size_t len; /* bytes of text */
@@ -181,7 +185,8 @@ struct hub {
     struct hub_stream *kicked;               /* to close at the end of the current call */
     struct hub_event *resync_all;            /* shared, one per hub */
     uint64_t redis_gen;                      /* bumped by every hub_redis_up */
-    uint64_t nfetches, nbackfilled, ngaveup; /* counters for logs and tests */
+    uint64_t nfetches, nbackfilled, ngaveup; /* counters for logs, tests and metrics */
+    uint64_t nresyncs; /* resync queued to a live stream: continuity lost (not the first one) */
 };
 
 /* Set up h. epoch names this run in cursors (e.g. the start time). */

@@ -29,6 +29,7 @@
 #include "jwt.h"
 #include "log.h"
 #include "loop.h"
+#include "ops.h"
 #include "pgq.h"
 #include "presence.h"
 #include "rds_sub.h"
@@ -276,6 +277,8 @@ int main(int argc, char **argv)
         die("epoll_create1: %s", strerror(errno));
     clock_update();
     hub_init(&P.hub, &hub_ops, NULL, run_epoch());
+    if (ops_init(&P.hub))
+        die("chat-push: cannot register its metrics");
     if (http_start(&P.cfg, &P.hub, P.key))
         die("chat-push: cannot start the HTTP daemon");
     if (setup_fds())
@@ -304,6 +307,7 @@ int main(int argc, char **argv)
     pgq_close();
     presence_release();
     hub_release(&P.hub);
+    ops_release();
     cfg_release(&P.cfg);
     log_info("stopped");
     return 0;

@@ -32,7 +32,14 @@ static struct {
     int64_t started_ms;
     struct pgq_req *head, *tail; /* waiting */
     struct pgq_req *cur;         /* sent, results pending */
+    bool had;                    /* was connected before: the next connect is a reconnect */
+    uint64_t reconnects;
 } Q;
+
+uint64_t pgq_reconnects(void)
+{
+    return Q.reconnects;
+}
 
 static void req_free(struct pgq_req *r)
 {
@@ -150,6 +157,9 @@ static void pgq_connect_step(void)
             break;
         }
         Q.state = PGQ_READY;
+        if (Q.had)
+            Q.reconnects++;
+        Q.had = true;
         log_info("postgres: connected");
         pgq_watch(EPOLLIN);
         pgq_next();

@@ -29,6 +29,8 @@ void pgq_close(void);
 void pgq_poll(void);
 /* true when connected. */
 bool pgq_ready(void);
+/* Connections opened again after one was lost (for metrics). */
+uint64_t pgq_reconnects(void);
 
 /* Queue sql (a static string) with nparams text parameters (copied).
  * Returns a handle for pgq_cancel, or NULL when PostgreSQL is not connected

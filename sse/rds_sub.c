@@ -31,8 +31,16 @@ struct rds_conn {
     bool reading, writing;
     bool connected;   /* connected and, with a password, AUTH accepted */
     bool auth_failed; /* the last AUTH was refused (logged once per streak) */
+    bool had;         /* was connected before: the next connect is a reconnect */
     int64_t last_attempt_ms;
 };
+
+static uint64_t rds_nreconnects;
+
+uint64_t rds_reconnects(void)
+{
+    return rds_nreconnects;
+}
 
 static struct {
     struct hub *hub;
@@ -209,6 +217,9 @@ static struct rds_conn *conn_of(const redisAsyncContext *ac)
 static void conn_ready(struct rds_conn *c)
 {
     c->connected = true;
+    if (c->had)
+        rds_nreconnects++;
+    c->had = true;
     if (c->auth_failed)
         log_info("redis %s: AUTH accepted again", c->name);
     c->auth_failed = false;

@@ -35,6 +35,8 @@ void rds_close(void);
 /* true when the subscribed context is connected and its heartbeat channel
  * is subscribed (for /readyz). */
 bool rds_ready(void);
+/* Connections (subscriber or command) made ready again after one was lost. */
+uint64_t rds_reconnects(void);
 
 /* hub_ops hooks: send SUBSCRIBE / UNSUBSCRIBE <user|chat>:<id>. Return 0 or
  * CHAT_ERR_REDIS (not connected). */

@@ -17,6 +17,7 @@
 #include "conn.h"
 #include "log.h"
 #include "loop.h"
+#include "ops.h"
 #include "sub.h"
 
 #define POLL_MAX_EVENTS 500         /* per answer; the rest waits for the next poll */
@@ -71,7 +72,9 @@ static void poll_body(struct push_conn *c, struct buf *b)
             bytes += ev->json_len;
             hub_cursor_format(c->s, seq, cur);
             hub_stream_sent(c->s, loop_unix());
+            ops_delivered(ev);
         }
+        ops_fanned_out(&sub_poll_ops, (unsigned)n);
     } else {
         memcpy(cur, c->cursor, sizeof(cur));
     }

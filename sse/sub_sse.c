@@ -29,6 +29,7 @@
 #include "conn.h"
 #include "log.h"
 #include "loop.h"
+#include "ops.h"
 #include "sub.h"
 
 /* MHD's buffer for the reader: `retry:` and the start of the first frame. */
@@ -150,13 +151,21 @@ static bool sse_copy(struct push_conn *c, char *buf, size_t max, size_t *n)
 static size_t sse_fill(struct push_conn *c, char *buf, size_t max)
 {
     size_t n = 0;
+    unsigned events = 0;
 
     while (n < max) {
-        if (!c->lit && !c->cur && !sse_next(c))
-            break;
+        if (!c->lit && !c->cur) {
+            if (!sse_next(c))
+                break;
+            if (c->cur) {
+                events++;
+                ops_delivered(c->cur);
+            }
+        }
         if (!sse_copy(c, buf, max, &n))
             break;
     }
+    ops_fanned_out(&sub_sse_ops, events);
     if (n) {
         c->hb_pending = false; /* any bytes keep the stream alive */
         c->last_send_ms = loop_now_ms();

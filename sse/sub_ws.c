@@ -39,6 +39,7 @@
 #include "jwt.h"
 #include "log.h"
 #include "loop.h"
+#include "ops.h"
 #include "sub.h"
 
 #define WS_MAX_MSG (64 * 1024) /* API.md: 1009 past this */
@@ -288,6 +289,10 @@ static ssize_t ws_event_read(wslay_event_context_ptr ctx, uint8_t *buf, size_t l
     const char *src;
 
     total = c->idlen + c->cur->json_len + 1;
+    if (c->cur_off == 0 && len > 0) { /* wslay is writing the frame out now */
+        ops_delivered(c->cur);
+        ops_fanned_out(&sub_ws_ops, 1);
+    }
     while (n < len && c->cur_off < total) {
         if (c->cur_off < c->idlen) {
             src = c->idline + c->cur_off;

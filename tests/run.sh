@@ -50,8 +50,9 @@ export CHAT_HOME
 CHAT_HOME=$(mktemp -d /tmp/chat-test.XXXXXX)
 chmod 755 "$CHAT_HOME"
 export CHAT_PORT
-# 7 ports: nginx, chat-push, PostgreSQL, Redis, chat-notify, chat-push WebSocket and long-poll
-CHAT_PORT=$(pick_ports 20000 31999 7) || { echo "no free ports" >&2; exit 1; }
+# 8 ports: nginx, chat-push, PostgreSQL, Redis, chat-notify, chat-push WebSocket and long-poll,
+# chat-api metrics
+CHAT_PORT=$(pick_ports 20000 31999 8) || { echo "no free ports" >&2; exit 1; }
 export CHAT_REFRESH_GRACE=${CHAT_REFRESH_GRACE:-1}
 # Every test client shares 127.0.0.1: per-IP limits sized for a whole suite.
 export CHAT_RATE_AUTH=${CHAT_RATE_AUTH:-1000} CHAT_RATE_READ=${CHAT_RATE_READ:-20000}

@@ -37,7 +37,7 @@ def as_svc():
 
 
 def pick_ports():
-    out = subprocess.run(["bash", "-c", ". scripts/ports.sh && pick_ports 20000 31999 7"],
+    out = subprocess.run(["bash", "-c", ". scripts/ports.sh && pick_ports 20000 31999 8"],
                          cwd=ROOT, capture_output=True, text=True, check=True)
     return int(out.stdout.strip())
 

@@ -36,10 +36,10 @@ new_stack_env() {
     . "$LIB_ROOT/scripts/ports.sh"
     CHAT_HOME=$(mktemp -d /tmp/chat-shell.XXXXXX)
     chmod 755 "$CHAT_HOME"
-    CHAT_PORT=$(pick_ports 20000 31999 7) || { echo "no free ports" >&2; return 1; }
+    CHAT_PORT=$(pick_ports 20000 31999 8) || { echo "no free ports" >&2; return 1; }
     # The other ports derive from CHAT_PORT: drop any a caller exported.
     unset CHAT_PUSH_PORT CHAT_PG_PORT CHAT_REDIS_PORT CHAT_REDIS_SOCKET CHAT_NOTIFY_PORT \
-        CHAT_PUSH_WS_PORT CHAT_PUSH_POLL_PORT CHAT_DB_CONNINFO CHAT_URL
+        CHAT_PUSH_WS_PORT CHAT_PUSH_POLL_PORT CHAT_METRICS_PORT CHAT_DB_CONNINFO CHAT_URL
     export CHAT_HOME CHAT_PORT
 }
 

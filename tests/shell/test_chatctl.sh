@@ -81,7 +81,7 @@ no "nothing listens on port $CHAT_PORT after stop" listening "$CHAT_PORT"
 ok "status: all stopped" none_running
 
 echo "--- a port held by another process"
-for p in $(seq "$CHAT_PORT" $((CHAT_PORT + 6))); do
+for p in $(seq "$CHAT_PORT" $((CHAT_PORT + 7))); do
     /usr/bin/python3 -c 'import socket, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(60)' "$p" &
     holder=$!

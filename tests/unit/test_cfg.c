@@ -66,6 +66,7 @@ static void test_defaults_derive_from_home_and_port(void **state)
     assert_int_equal(c.api_threads, 8);
     assert_int_equal(c.body_limit, 65536);
     assert_int_equal(c.max_group_members, 10000);
+    assert_int_equal(c.metrics_port, 8087);
     assert_string_equal(c.push_addr, "127.0.0.1");
     assert_int_equal(c.push_port, 8081);
     assert_int_equal(c.push_max_conns, 20000);
@@ -98,8 +99,14 @@ static void test_port_moves_derived_ports(void **state)
     assert_int_equal(cfg_load(&c, NULL, err, sizeof(err)), 0);
     assert_int_equal(c.push_port, 9001);
     assert_int_equal(c.redis_port, 9003);
+    assert_int_equal(c.metrics_port, 9007);
     assert_non_null(strstr(c.db_conninfo, " port=9002 "));
     cfg_release(&c);
+    setenv("CHAT_METRICS_PORT", "9100", 1);
+    assert_int_equal(cfg_load(&c, NULL, err, sizeof(err)), 0);
+    assert_int_equal(c.metrics_port, 9100);
+    cfg_release(&c);
+    unsetenv("CHAT_METRICS_PORT");
 }
 
 static void test_relative_home_made_absolute(void **state)

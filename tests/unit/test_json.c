@@ -263,6 +263,26 @@ static void test_parse_int(void **state)
     assert_true(v == INT64_MIN);
 }
 
+static void test_parse_time(void **state)
+{
+    int64_t us = 0;
+
+    (void)state;
+    assert_int_equal(json_parse_time("2026-12-01T10:20:30.456Z", &us), 0);
+    assert_true(us == INT64_C(1796120430456000));
+    assert_int_equal(json_parse_time("1970-01-01T00:00:00Z", &us), 0);
+    assert_true(us == 0);
+    assert_int_equal(json_parse_time("1970-01-01T00:00:01.1234567Z", &us), 0);
+    assert_true(us == 1123456);
+    assert_int_equal(json_parse_time("2026-12-01T10:20:30.456", &us), CHAT_ERR_INVALID);
+    assert_int_equal(json_parse_time("2026-12-01 10:20:30Z", &us), CHAT_ERR_INVALID);
+    assert_int_equal(json_parse_time("2026-13-01T10:20:30Z", &us), CHAT_ERR_INVALID);
+    assert_int_equal(json_parse_time("2026-12-01T10:20:30.Z", &us), CHAT_ERR_INVALID);
+    assert_int_equal(json_parse_time("2026-12-01T10:20:30+01:00", &us), CHAT_ERR_INVALID);
+    assert_int_equal(json_parse_time("", &us), CHAT_ERR_INVALID);
+    assert_int_equal(json_parse_time(NULL, &us), CHAT_ERR_INVALID);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,6 +300,7 @@ int main(void)
         cmocka_unit_test(test_ids_accepted),
         cmocka_unit_test(test_get_int_range),
         cmocka_unit_test(test_parse_int),
+        cmocka_unit_test(test_parse_time),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
