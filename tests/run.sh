@@ -99,6 +99,8 @@ for t in tests/integration/test_*.py; do
     only "$t" || continue
     step "integration $(basename "$t")" /usr/bin/python3 "$t"
 done
+step "openapi lint (spectral)" tests/openapi/node_modules/.bin/spectral lint -F error \
+    -r tests/openapi/spectral.yaml docs/openapi.yaml
 step "openapi routes" /usr/bin/python3 tests/openapi/check_routes.py "$B/chat-api"
 step "openapi responses" node tests/openapi/validate_responses.mjs "$CHAT_RECORD"
 for t in tests/e2e/*.spec.mjs; do
