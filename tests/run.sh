@@ -50,8 +50,9 @@ export CHAT_HOME
 CHAT_HOME=$(mktemp -d /tmp/chat-test.XXXXXX)
 chmod 755 "$CHAT_HOME"
 export CHAT_PORT
-# 7 ports: nginx, chat-push, PostgreSQL, Redis, chat-notify, chat-push WebSocket and long-poll
-CHAT_PORT=$(pick_ports 20000 31999 7) || { echo "no free ports" >&2; exit 1; }
+# 8 ports: nginx, chat-push, PostgreSQL, Redis, chat-notify, chat-push WebSocket and long-poll,
+# and Prism (tests/openapi/prism_run.mjs)
+CHAT_PORT=$(pick_ports 20000 31999 8) || { echo "no free ports" >&2; exit 1; }
 export CHAT_REFRESH_GRACE=${CHAT_REFRESH_GRACE:-1}
 # Every test client shares 127.0.0.1: per-IP limits sized for a whole suite.
 export CHAT_RATE_AUTH=${CHAT_RATE_AUTH:-1000} CHAT_RATE_READ=${CHAT_RATE_READ:-20000}
@@ -101,6 +102,14 @@ for t in tests/integration/test_*.py; do
 done
 step "openapi lint (spectral)" tests/openapi/node_modules/.bin/spectral lint -F error \
     -r tests/openapi/spectral.yaml docs/openapi.yaml
+# The REST-heavy black-box tests once more, through Prism validating every
+# exchange against docs/openapi.yaml (streams stay direct; see the runner).
+prism_tests=()
+for t in auth chats messages messages_more sessions_tokens tokens_negative webhooks changes poll; do
+    only "tests/integration/test_$t.py" && prism_tests+=("tests/integration/test_$t.py")
+done
+step "openapi proxy (prism)" node tests/openapi/prism_run.mjs --self-test --port $((CHAT_PORT + 7)) \
+    "${prism_tests[@]}"
 step "openapi routes" /usr/bin/python3 tests/openapi/check_routes.py "$B/chat-api"
 step "openapi responses" node tests/openapi/validate_responses.mjs "$CHAT_RECORD"
 for t in tests/e2e/*.spec.mjs; do
