@@ -50,9 +50,9 @@ export CHAT_HOME
 CHAT_HOME=$(mktemp -d /tmp/chat-test.XXXXXX)
 chmod 755 "$CHAT_HOME"
 export CHAT_PORT
-# 8 ports: nginx, chat-push, PostgreSQL, Redis, chat-notify, chat-push WebSocket and long-poll,
-# chat-api metrics
-CHAT_PORT=$(pick_ports 20000 31999 8) || { echo "no free ports" >&2; exit 1; }
+# 9 ports: nginx, chat-push, PostgreSQL, Redis, chat-notify, chat-push WebSocket and long-poll,
+# chat-api metrics, and Prism (tests/openapi/prism_run.mjs)
+CHAT_PORT=$(pick_ports 20000 31999 9) || { echo "no free ports" >&2; exit 1; }
 export CHAT_REFRESH_GRACE=${CHAT_REFRESH_GRACE:-1}
 # Every test client shares 127.0.0.1: per-IP limits sized for a whole suite.
 export CHAT_RATE_AUTH=${CHAT_RATE_AUTH:-1000} CHAT_RATE_READ=${CHAT_RATE_READ:-20000}
@@ -100,6 +100,16 @@ for t in tests/integration/test_*.py; do
     only "$t" || continue
     step "integration $(basename "$t")" /usr/bin/python3 "$t"
 done
+step "openapi lint (spectral)" tests/openapi/node_modules/.bin/spectral lint -F error \
+    -r tests/openapi/spectral.yaml docs/openapi.yaml
+# The REST-heavy black-box tests once more, through Prism validating every
+# exchange against docs/openapi.yaml (streams stay direct; see the runner).
+prism_tests=()
+for t in auth chats messages messages_more sessions_tokens tokens_negative webhooks changes poll; do
+    only "tests/integration/test_$t.py" && prism_tests+=("tests/integration/test_$t.py")
+done
+step "openapi proxy (prism)" node tests/openapi/prism_run.mjs --self-test --port $((CHAT_PORT + 8)) \
+    "${prism_tests[@]}"
 step "openapi routes" /usr/bin/python3 tests/openapi/check_routes.py "$B/chat-api"
 # (with ONLY= the record may be empty: nothing to check then)
 [ -z "${ONLY:-}" ] || [ -s "$CHAT_RECORD" ] &&

@@ -14,13 +14,14 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from chatlib import (ApiTestCase, API_URL, register, create_direct, post_message,  # noqa: E402
-                     stream_ticket, api_token, main)
+                     stream_ticket, api_token, main, record_exchange)
 
 
 def poll(cursor=None, timeout=None, ticket=None, token=None, max_time=75):
@@ -32,14 +33,21 @@ def poll(cursor=None, timeout=None, ticket=None, token=None, max_time=75):
         q["timeout"] = str(timeout)
     if ticket is not None:
         q["ticket"] = ticket
-    cmd = ["curl", "-s", "--max-time", str(max_time), "-o", "-", "-w", "\n%{http_code}"]
+    hdr = tempfile.NamedTemporaryFile(prefix="poll-hdr-")
+    cmd = ["curl", "-s", "--max-time", str(max_time), "-D", hdr.name, "-o", "-", "-w", "\n%{http_code}"]
     if token:
         cmd += ["-H", "Authorization: Bearer " + token]
-    cmd.append(API_URL + "/poll" + ("?" + urllib.parse.urlencode(q) if q else ""))
+    url = API_URL + "/poll" + ("?" + urllib.parse.urlencode(q) if q else "")
+    cmd.append(url)
     t0 = time.monotonic()
     out = subprocess.run(cmd, stdout=subprocess.PIPE, check=False).stdout.decode("utf-8", "replace")
     elapsed = time.monotonic() - t0
     body, _, code = out.rpartition("\n")
+    with hdr:
+        head = hdr.read().decode("latin-1").split("\r\n")[1:]
+    headers = dict((k.strip().lower(), v.strip()) for k, _, v in (h.partition(":") for h in head) if k)
+    if code and code != "000":
+        record_exchange("GET", urllib.parse.urlsplit(url).path, int(code), headers, body.encode())
     try:
         data = json.loads(body) if body else None
     except ValueError:
