@@ -5,7 +5,7 @@
 #   make bench    side-by-side benchmarks into docs/BENCHMARKS.md
 #   make build    install what is missing, then build (what the three above do first)
 #
-# SANITIZE=1 builds with ASan and UBSan.
+# SANITIZE=1 builds with ASan and UBSan; FUZZ=1 with clang for libFuzzer (make fuzz).
 
 CC      ?= cc
 PKGS    := libmicrohttpd hiredis libcjson libpq inih openssl libcurl
@@ -17,7 +17,7 @@ DEPS    ?= ./scripts/deps.sh
 # therefore build in a new make, started after deps has installed the
 # packages (the first make's answer may predate them); a build asked for
 # directly stops here if the libraries are missing.
-NO_BUILD_GOALS := deps build run test bench check-style clean stop
+NO_BUILD_GOALS := deps build run test bench fuzz check-style clean stop
 ifneq ($(filter-out $(NO_BUILD_GOALS),$(or $(MAKECMDGOALS),all)),)
 ifneq ($(shell pkg-config --exists $(PKGS) && echo yes),yes)
 $(error libraries missing ($(shell pkg-config --print-errors --exists $(PKGS) 2>&1 | head -n 1)): run make deps first)
@@ -33,24 +33,34 @@ CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-# Sanitized builds live apart, so objects of the two kinds never mix.
-B ?= build$(if $(filter 1,$(SANITIZE)),-san)
+# FUZZ=1 builds with clang for libFuzzer (tests/fuzz): coverage, ASan, UBSan.
+ifeq ($(FUZZ),1)
+CC      := clang
+CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+           -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=fuzzer,address,undefined
+endif
+
+# Sanitized and fuzzing builds live apart, so objects of the kinds never mix.
+B ?= build$(if $(filter 1,$(SANITIZE)),-san)$(if $(filter 1,$(FUZZ)),-fuzz)
 
 LIB_SRC    := $(wildcard lib/*.c)
 API_SRC    := $(wildcard cgi/*.c)
 PUSH_SRC   := $(wildcard sse/*.c)
 NOTIFY_SRC := $(wildcard notify/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 
 LIB_OBJ    := $(LIB_SRC:%.c=$(B)/%.o)
 API_OBJ    := $(API_SRC:%.c=$(B)/%.o)
 PUSH_OBJ   := $(PUSH_SRC:%.c=$(B)/%.o)
 NOTIFY_OBJ := $(NOTIFY_SRC:%.c=$(B)/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 
 BINS := $(B)/chat-api $(B)/chat-push $(if $(NOTIFY_SRC),$(B)/chat-notify)
 
-.PHONY: all deps build run test test-unit bench check-style clean stop
+.PHONY: all deps build run test test-unit bench fuzz fuzz-bins check-style clean stop
 
 all: $(BINS) $(UNIT_BIN)
 
@@ -79,6 +89,18 @@ $(B)/chat-notify: $(NOTIFY_OBJ) $(B)/libchat.a
 $(B)/tests/%: tests/unit/%.c $(B)/libchatapi.a $(B)/libchat.a $(wildcard lib/*.h cgi/*.h sse/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libchatapi.a $(B)/libchat.a $(LDLIBS) -lcmocka
+
+# libFuzzer targets (tests/fuzz/README.md), built with FUZZ=1.
+$(B)/fuzz/%: tests/fuzz/%.c $(B)/libchatapi.a $(B)/libchat.a $(wildcard lib/*.h cgi/*.h sse/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libchatapi.a $(B)/libchat.a $(LDLIBS)
+
+fuzz-bins: $(FUZZ_BIN)
+
+# make fuzz SECONDS=N: every target N seconds (default 20), as make test does.
+fuzz: build
+	@$(MAKE) --no-print-directory FUZZ=1 fuzz-bins
+	@B=build-fuzz ./tests/fuzz/run.sh $(or $(SECONDS),20)
 
 # Installs the Debian packages and npm modules that are missing (as root).
 deps:

@@ -118,6 +118,10 @@ int netaddr_url_parse(const char *url, struct netaddr_url *out, const char **why
     }
     out->port_given = url_part(u, CURLUPART_PORT, port, sizeof(port)) == 0;
     out->port = out->port_given ? atoi(port) : strcmp(out->scheme, "https") ? 80 : 443;
+    if (out->port < 1 || out->port > 65535) { /* TCP port 0 reaches nothing */
+        *why = "url's port must be 1 to 65535";
+        goto out;
+    }
     rc = 0;
 out:
     curl_free(v);

@@ -12,7 +12,7 @@ PACKAGES=(
     libfcgi-dev libmicrohttpd-dev libpq-dev libhiredis-dev libcjson-dev libinih-dev
     libcurl4-openssl-dev libssl-dev libcmocka-dev libargon2-dev libwslay-dev
     chromium nodejs npm python3 python3-websockets python3-yaml docker-compose wrk clang-format
-    openssl squid prometheus
+    openssl squid prometheus clang libclang-rt-14-dev
 )
 
 missing=()

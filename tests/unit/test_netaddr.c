@@ -70,6 +70,10 @@ static void test_url_parse(void **state)
     assert_int_not_equal(netaddr_url_parse("ftp://example.com/", &u, &why), 0);
     assert_int_not_equal(netaddr_url_parse("https://user:pw@example.com/", &u, &why), 0);
     assert_int_not_equal(netaddr_url_parse("/relative", &u, &why), 0);
+    /* found by tests/fuzz/fuzz_webhook_url: port 0 passed */
+    assert_int_not_equal(netaddr_url_parse("https://example.com:0/x", &u, &why), 0);
+    assert_string_equal(why, "url's port must be 1 to 65535");
+    assert_int_equal(netaddr_url_parse("https://example.com:65535/x", &u, &why), 0);
 }
 
 static void test_url_check_refuses_http_and_internal(void **state)
