@@ -75,6 +75,10 @@ $(B)/libchat.a: $(LIB_OBJ)
 $(B)/libchatapi.a: $(filter-out $(B)/cgi/main.o,$(API_OBJ))
 	$(AR) rcs $@ $^
 
+# chat-push without main(), for the fuzz targets (tests/fuzz).
+$(B)/libchatpush.a: $(filter-out $(B)/sse/main.o,$(PUSH_OBJ))
+	$(AR) rcs $@ $^
+
 $(B)/chat-api: $(B)/cgi/main.o $(B)/libchatapi.a $(B)/libchat.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -91,9 +95,10 @@ $(B)/tests/%: tests/unit/%.c $(B)/libchatapi.a $(B)/libchat.a $(wildcard lib/*.h
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libchatapi.a $(B)/libchat.a $(LDLIBS) -lcmocka
 
 # libFuzzer targets (tests/fuzz/README.md), built with FUZZ=1.
-$(B)/fuzz/%: tests/fuzz/%.c $(B)/libchatapi.a $(B)/libchat.a $(wildcard lib/*.h cgi/*.h sse/*.h)
+FUZZ_LIBS := $(B)/libchatapi.a $(B)/libchatpush.a $(B)/libchat.a
+$(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIBS) $(wildcard lib/*.h cgi/*.h sse/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libchatapi.a $(B)/libchat.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(FUZZ_LIBS) $(LDLIBS)
 
 fuzz-bins: $(FUZZ_BIN)
 
