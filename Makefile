@@ -104,7 +104,7 @@ fuzz-bins: $(FUZZ_BIN)
 
 # make fuzz SECONDS=N: every target N seconds (default 20), as make test does.
 fuzz: build
-	@$(MAKE) --no-print-directory FUZZ=1 fuzz-bins
+	@$(MAKE) --no-print-directory FUZZ=1 B=build-fuzz fuzz-bins
 	@B=build-fuzz ./tests/fuzz/run.sh $(or $(SECONDS),20)
 
 # Installs the Debian packages and npm modules that are missing (as root).

@@ -48,7 +48,7 @@ command -v clang-format >/dev/null && step "style (clang-format)" make -s check-
 # FUZZ_SECONDS each (default 20); longer: make fuzz SECONDS=N.
 fuzz_targets=()
 for f in tests/fuzz/fuzz_*.c; do only "$f" && fuzz_targets+=("$(basename "$f" .c)"); done
-if [ ${#fuzz_targets[@]} -gt 0 ] && step "fuzz build" make -s --no-print-directory FUZZ=1 fuzz-bins; then
+if [ ${#fuzz_targets[@]} -gt 0 ] && step "fuzz build" make -s --no-print-directory FUZZ=1 B=build-fuzz fuzz-bins; then
     for t in "${fuzz_targets[@]}"; do
         step "fuzz $t" env B=build-fuzz tests/fuzz/run.sh "${FUZZ_SECONDS:-20}" "$t"
     done
