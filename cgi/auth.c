@@ -22,6 +22,8 @@
 #include "pwhash.h"
 #include "ratelimit.h"
 #include "req.h"
+#include "req_input.h"
+#include "req_redis.h"
 
 #define PASSWORD_MIN 8
 #define PASSWORD_MAX 1024

@@ -13,6 +13,8 @@
 #include "json.h"
 #include "page.h"
 #include "req.h"
+#include "req_input.h"
+#include "req_redis.h"
 
 #define TITLE_MAX 128
 

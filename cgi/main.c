@@ -27,6 +27,8 @@
 #include "pwhash.h"
 #include "ratelimit.h"
 #include "req.h"
+#include "req_auth.h"
+#include "req_input.h"
 #include "router.h"
 
 static struct cfg cfg;

@@ -9,6 +9,8 @@
 #include "handlers.h"
 #include "json.h"
 #include "req.h"
+#include "req_input.h"
+#include "req_redis.h"
 
 #define CONTENT_MAX 16384
 #define CLIENT_MSG_ID_MAX 128

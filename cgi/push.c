@@ -12,6 +12,7 @@
 #include "handlers.h"
 #include "netaddr.h"
 #include "req.h"
+#include "req_input.h"
 
 #define PUSH_APP_ID_MAX 64
 #define PUSH_KEY_MAX 512

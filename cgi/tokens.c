@@ -9,6 +9,8 @@
 #include "crypto.h"
 #include "handlers.h"
 #include "req.h"
+#include "req_input.h"
+#include "req_redis.h"
 #include "router.h"
 
 #define TOKEN_NAME_MAX 64

@@ -7,6 +7,8 @@
 #include "buf.h"
 #include "handlers.h"
 #include "req.h"
+#include "req_input.h"
+#include "req_redis.h"
 
 #define DISPLAY_NAME_MAX 64
 

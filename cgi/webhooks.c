@@ -17,6 +17,7 @@
 #include "netaddr.h"
 #include "page.h"
 #include "req.h"
+#include "req_input.h"
 
 #define WEBHOOK_URL_MAX 2048
 #define WEBHOOKS_PER_USER 20
