@@ -18,6 +18,9 @@
 
 #define TITLE_MAX 128
 
+static const struct str_field f_title = {"title", .required = true, .min = 1, .max = TITLE_MAX};
+static const struct str_field f_type = {"type", .required = true, .min = 1, .max = 16};
+
 static const struct db_stmt st_chat_for = {
     "chat_for", "SELECT chat_json_for(c, $2) FROM chats c WHERE c.id = $1", 2, true};
 
@@ -144,7 +147,7 @@ static void create_group(struct req *req, const cJSON *body)
     int count, max = req->w->cfg->max_group_members;
     PGresult *r;
 
-    if (req_json_str_or_reply(req, body, "title", true, 1, TITLE_MAX, false, &title) ||
+    if (req_json_str_or_reply(req, body, &f_title, &title) ||
         member_ids_or_reply(req, body, max, &ids, &count))
         goto out;
     r = req_db_or_reply(
@@ -170,8 +173,7 @@ void chats_create(struct req *req)
     cJSON *body;
     const char *type;
 
-    if (req_json_body_or_reply(req, &body) ||
-        req_json_str_or_reply(req, body, "type", true, 1, 16, false, &type))
+    if (req_json_body_or_reply(req, &body) || req_json_str_or_reply(req, body, &f_type, &type))
         return;
     if (strcmp(type, "direct") == 0)
         create_direct(req, body);
@@ -248,8 +250,7 @@ void chats_update(struct req *req)
     const char *title;
     PGresult *r;
 
-    if (req_json_body_or_reply(req, &body) ||
-        req_json_str_or_reply(req, body, "title", true, 1, TITLE_MAX, false, &title))
+    if (req_json_body_or_reply(req, &body) || req_json_str_or_reply(req, body, &f_title, &title))
         return;
     r = req_db_or_reply(
         req, &st_update_title,

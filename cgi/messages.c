@@ -1,5 +1,6 @@
 /* messages.c - API.md "Messages": send (idempotent by client_msg_id or
  * Idempotency-Key) and history pages by seq. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,13 @@
 #define CONTENT_MAX 16384
 #define CLIENT_MSG_ID_MAX 128
 
+/* Untrimmed; content_or_reply checks its length after trimming (the body
+ * limit bounds it before). */
+static const struct str_field f_content = {"content", .required = true, .max = SIZE_MAX,
+                                           .multiline = true};
+static const struct str_field f_client_msg_id = {"client_msg_id", .min = 1,
+                                                 .max = CLIENT_MSG_ID_MAX};
+
 static bool is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -28,7 +36,7 @@ static int content_or_reply(struct req *req, const cJSON *body, const char **out
     size_t len;
     char *t;
 
-    if (req_json_str_or_reply(req, body, "content", true, 0, req->w->cfg->body_limit, true, &s))
+    if (req_json_str_or_reply(req, body, &f_content, &s))
         return -1;
     while (is_space(*s))
         s++;
@@ -52,7 +60,7 @@ static int client_msg_id_or_reply(struct req *req, const cJSON *body, const char
 {
     const char *h;
 
-    if (req_json_str_or_reply(req, body, "client_msg_id", false, 1, CLIENT_MSG_ID_MAX, false, out))
+    if (req_json_str_or_reply(req, body, &f_client_msg_id, out))
         return -1;
     if (*out)
         return 0;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "json.h"
 #include "page.h"
 #include "req.h"
@@ -64,44 +65,16 @@ int req_json_body_or_reply(struct req *req, cJSON **out)
     return 0;
 }
 
-static bool has_control(const char *s, bool multiline)
+int req_json_str_or_reply(struct req *req, const cJSON *obj, const struct str_field *f,
+                          const char **out)
 {
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c < 0x20 && !(multiline && (c == '\n' || c == '\t' || c == '\r'))) || c == 0x7f)
-            return true;
-    }
-    return false;
-}
+    struct buf why = BUF_INIT;
+    int rc = field_str_check(f, cJSON_GetObjectItemCaseSensitive(obj, f->name), out, &why);
 
-int req_json_str_or_reply(struct req *req, const cJSON *obj, const char *name, bool required,
-                          size_t min, size_t max, bool multiline, const char **out)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
-    size_t len;
-
-    *out = NULL;
-    if (!it || cJSON_IsNull(it)) {
-        if (!required)
-            return 0;
-        req_error(req, 400, "invalid_request", "%s is required", name);
-        return -1;
-    }
-    if (!cJSON_IsString(it)) {
-        req_error(req, 400, "invalid_request", "%s must be a string", name);
-        return -1;
-    }
-    len = strlen(it->valuestring);
-    if (len < min || len > max) {
-        req_error(req, 400, "invalid_request", "%s must be %zu to %zu bytes", name, min, max);
-        return -1;
-    }
-    if (has_control(it->valuestring, multiline)) {
-        req_error(req, 400, "invalid_request", "%s holds control characters", name);
-        return -1;
-    }
-    *out = it->valuestring;
-    return 0;
+    if (rc)
+        req_error(req, 400, "invalid_request", "%s", why.s);
+    buf_release(&why);
+    return rc;
 }
 
 int req_json_id_or_reply(struct req *req, const cJSON *obj, const char *name, bool required,

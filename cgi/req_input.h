@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "field.h"
+
 struct req;
 
 /* Before any handler: 400 invalid_request (and -1) when a query parameter,
@@ -23,10 +25,11 @@ int req_query_check_or_reply(struct req *req);
 /* Parse the body as a JSON object (json_parse's checks). Sends 400 and
  * returns -1 when it is not one. *out is freed when the request ends. */
 int req_json_body_or_reply(struct req *req, cJSON **out);
-/* A string field of obj, min..max bytes, no control characters unless
- * multiline. A missing field is an error when required, else *out = NULL. */
-int req_json_str_or_reply(struct req *req, const cJSON *obj, const char *name, bool required,
-                          size_t min, size_t max, bool multiline, const char **out);
+/* The string field of obj that f describes (field.h field_str_check):
+ * 0 with *out the string (it lives as long as obj; NULL when absent and
+ * optional), or 400 with field_str_check's message and -1. */
+int req_json_str_or_reply(struct req *req, const cJSON *obj, const struct str_field *f,
+                          const char **out);
 /* An id field (integer, 1 <= id < 2^53). Missing: error when required, else *out = 0. */
 int req_json_id_or_reply(struct req *req, const cJSON *obj, const char *name, bool required,
                          int64_t *out);

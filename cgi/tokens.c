@@ -16,6 +16,8 @@
 #define TOKEN_NAME_MAX 64
 #define TOKENS_PER_USER 100
 
+static const struct str_field f_name = {"name", .required = true, .min = 1, .max = TOKEN_NAME_MAX};
+
 /* scopes: a non-empty array of known scope names, as a PostgreSQL array
  * literal into out. */
 static int scopes_or_reply(struct req *req, const cJSON *body, struct buf *out)
@@ -61,8 +63,7 @@ void tokens_create(struct req *req)
     unsigned char digest[32];
     PGresult *r;
 
-    if (req_json_body_or_reply(req, &body) ||
-        req_json_str_or_reply(req, body, "name", true, 1, TOKEN_NAME_MAX, false, &name) ||
+    if (req_json_body_or_reply(req, &body) || req_json_str_or_reply(req, body, &f_name, &name) ||
         scopes_or_reply(req, body, &scopes))
         goto out;
     memcpy(token, "chat_pat_", 9);

@@ -23,6 +23,8 @@
 #define WEBHOOKS_PER_USER 20
 #define WEBHOOK_CHATS_MAX 100
 
+static const struct str_field f_url = {"url", .required = true, .min = 1, .max = WEBHOOK_URL_MAX};
+
 static const char *const webhook_events[] = {
     "chat.created",    "chat.updated",  "message.created", "message.updated",
     "message.deleted", "member.joined", "member.left",
@@ -116,8 +118,7 @@ void webhooks_create(struct req *req)
     char secret[6 + 65];
     PGresult *r;
 
-    if (req_json_body_or_reply(req, &body) ||
-        req_json_str_or_reply(req, body, "url", true, 1, WEBHOOK_URL_MAX, false, &url) ||
+    if (req_json_body_or_reply(req, &body) || req_json_str_or_reply(req, body, &f_url, &url) ||
         events_or_reply(req, body, &events) || chat_ids_or_reply(req, body, &ids, &chat_ids))
         goto out;
     if (netaddr_url_check(url, req->w->cfg->notify_allow_private, &why)) {
