@@ -93,13 +93,19 @@ static const struct db_stmt st_create_direct = {
     "chat_create_direct", "SELECT status, chat_id, event FROM chat_create_direct($1, $2)", 2,
     false};
 
+static const struct outcome direct_outcomes[] = {
+    {"not_found", .http = 400, "invalid_request", "member_ids: no such user"},
+    {"created", .http = 201},
+    {NULL, .http = 200}, /* the pair's chat existed */
+};
+
 static void create_direct(struct req *req, const cJSON *body)
 {
     const cJSON *ids = cJSON_GetObjectItemCaseSensitive(body, "member_ids");
     const cJSON *it;
     int64_t other = 0, id;
     PGresult *r;
-    const char *status;
+    const struct outcome *o;
 
     if (!cJSON_IsArray(ids) || cJSON_GetArraySize(ids) < 1 || cJSON_GetArraySize(ids) > 2) {
         req_error(req, 400, "invalid_request", "a direct chat needs member_ids: [other user id]");
@@ -122,17 +128,15 @@ static void create_direct(struct req *req, const cJSON *body)
                         (const char *[]){req_id_str(req, req->user_id), req_id_str(req, other)});
     if (!r)
         return;
-    status = PQgetvalue(r, 0, 0);
-    if (strcmp(status, "not_found") == 0) {
-        req_error(req, 400, "invalid_request", "member_ids: no such user");
+    o = req_outcome_or_reply(req, direct_outcomes, PQgetvalue(r, 0, 0));
+    if (!o)
         return;
-    }
-    if (strcmp(status, "created") == 0) {
+    if (o->http == 201) {
         char pair[64];
         snprintf(pair, sizeof(pair), "%" PRId64 " %" PRId64, req->user_id, other);
         publish_to_members(req, db_int(r, 0, 1), PQgetvalue(r, 0, 2), pair);
     }
-    reply_chat(req, strcmp(status, "created") == 0 ? 201 : 200, db_int(r, 0, 1));
+    reply_chat(req, o->http, db_int(r, 0, 1));
 }
 
 static const struct db_stmt st_create_group = {
@@ -140,9 +144,15 @@ static const struct db_stmt st_create_group = {
     "SELECT status, chat_id, event, members FROM chat_create_group($1, $2, $3::bigint[], $4)", 4,
     false};
 
+static const struct outcome group_outcomes[] = {
+    {"not_found", .http = 400, "invalid_request", "member_ids: no such user"},
+    {"too_many", .http = 409, "too_many_members", "a group holds at most %d members"},
+    {NULL, .http = 201},
+};
+
 static void create_group(struct req *req, const cJSON *body)
 {
-    const char *title, *status;
+    const char *title;
     struct buf ids = BUF_INIT;
     int count, max = req->w->cfg->max_group_members;
     PGresult *r;
@@ -153,17 +163,10 @@ static void create_group(struct req *req, const cJSON *body)
     r = req_db_or_reply(
         req, &st_create_group,
         (const char *[]){req_id_str(req, req->user_id), title, ids.s, req_id_str(req, max)});
-    if (!r)
+    if (!r || !req_outcome_or_reply(req, group_outcomes, PQgetvalue(r, 0, 0), max))
         goto out;
-    status = PQgetvalue(r, 0, 0);
-    if (strcmp(status, "not_found") == 0) {
-        req_error(req, 400, "invalid_request", "member_ids: no such user");
-    } else if (strcmp(status, "too_many") == 0) {
-        req_error(req, 409, "too_many_members", "a group holds at most %d members", max);
-    } else {
-        publish_to_members(req, db_int(r, 0, 1), PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3));
-        reply_chat(req, 201, db_int(r, 0, 1));
-    }
+    publish_to_members(req, db_int(r, 0, 1), PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3));
+    reply_chat(req, 201, db_int(r, 0, 1));
 out:
     buf_release(&ids);
 }
@@ -239,7 +242,23 @@ void chats_get(struct req *req)
     reply_chat(req, 200, req->params[0]);
 }
 
-static int member_status_or_reply(struct req *req, const char *status);
+/* The status words of the membership functions (chat_update_title,
+ * chat_add_members, chat_remove_member). */
+static const struct outcome member_outcomes[] = {
+    {"ok", .http = 200},
+    {"forbidden", .http = 403, "forbidden", "only an admin of the chat may do this"},
+    {"direct", .http = 400, "invalid_request", "a direct chat has no title or member changes"},
+    {"no_user", .http = 400, "invalid_request", "user_ids: no such user"},
+    {"too_many", .http = 409, "too_many_members", "a group holds at most %d members"},
+    {NULL, .http = 404, "not_found", "no such chat or member"},
+};
+
+/* Map the status word of a membership function to an error; 0 for "ok". */
+static int member_status_or_reply(struct req *req, const char *status)
+{
+    return req_outcome_or_reply(req, member_outcomes, status, req->w->cfg->max_group_members) ? 0
+                                                                                              : -1;
+}
 
 static const struct db_stmt st_update_title = {
     "chat_update_title", "SELECT status, event FROM chat_update_title($1, $2, $3)", 3, false};
@@ -289,25 +308,6 @@ void chats_members_list(struct req *req)
     if (!r)
         return;
     req_reply_page(req, "members", r, 0, limit, (const int[]){1}, 1);
-}
-
-/* Map the status word of a membership function to an error; 0 for "ok". */
-static int member_status_or_reply(struct req *req, const char *status)
-{
-    if (strcmp(status, "ok") == 0)
-        return 0;
-    if (strcmp(status, "forbidden") == 0)
-        req_error(req, 403, "forbidden", "only an admin of the chat may do this");
-    else if (strcmp(status, "direct") == 0)
-        req_error(req, 400, "invalid_request", "a direct chat has no title or member changes");
-    else if (strcmp(status, "no_user") == 0)
-        req_error(req, 400, "invalid_request", "user_ids: no such user");
-    else if (strcmp(status, "too_many") == 0)
-        req_error(req, 409, "too_many_members", "a group holds at most %d members",
-                  req->w->cfg->max_group_members);
-    else
-        req_error(req, 404, "not_found", "no such chat or member");
-    return -1;
 }
 
 static const struct db_stmt st_add = {"chat_add_members",

@@ -192,14 +192,11 @@ void req_no_content(struct req *req)
     FCGX_FPrintF(req->fcgi->out, "Status: 204 No Content\r\n%s\r\n", req->headers.s);
 }
 
-void req_error(struct req *req, int status, const char *code, const char *fmt, ...)
+static void error_v(struct req *req, int status, const char *code, const char *fmt, va_list ap)
 {
     struct buf msg = BUF_INIT, out = BUF_INIT;
-    va_list ap;
 
-    va_start(ap, fmt);
     buf_vaddf(&msg, fmt, ap);
-    va_end(ap);
     buf_adds(&out, "{\"error\":{\"code\":");
     buf_add_json_str(&out, code, strlen(code));
     buf_adds(&out, ",\"message\":");
@@ -210,6 +207,29 @@ void req_error(struct req *req, int status, const char *code, const char *fmt, .
     req_reply(req, status, out.s, (long)out.len);
     buf_release(&msg);
     buf_release(&out);
+}
+
+void req_error(struct req *req, int status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    error_v(req, status, code, fmt, ap);
+    va_end(ap);
+}
+
+const struct outcome *req_outcome_or_reply(struct req *req, const struct outcome *table,
+                                           const char *status, ...)
+{
+    const struct outcome *o = outcome_find(table, status);
+    va_list ap;
+
+    if (!o->code)
+        return o;
+    va_start(ap, status);
+    error_v(req, o->http, o->code, o->message, ap);
+    va_end(ap);
+    return NULL;
 }
 
 void req_internal(struct req *req, const char *why)

@@ -18,6 +18,7 @@
 
 #include "buf.h"
 #include "db.h"
+#include "outcome.h"
 #include "worker.h"
 
 struct req_cleanup {
@@ -84,6 +85,13 @@ void req_no_content(struct req *req);
 /* Send the API's error object {"error":{"code","message"}} with status. */
 void req_error(struct req *req, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Answer status, the status word of a SQL write function, by table
+ * (outcome.h outcome_find): for an error entry send req_error(http, code,
+ * message formatted with the arguments after status) and return NULL; for
+ * a success return the entry, to answer its http or go on as its action
+ * says. */
+const struct outcome *req_outcome_or_reply(struct req *req, const struct outcome *table,
+                                           const char *status, ...);
 /* 500 internal, logging why (never sent to the client). */
 void req_internal(struct req *req, const char *why);
 
