@@ -121,7 +121,7 @@ static void dispatch(struct req *req, const struct route **matched)
     }
     if (req_query_check_or_reply(req))
         return;
-    if (!(route->flags & ROUTE_OWN_IDEMPOTENCY) && !idem_begin(req))
+    if (!(route->flags & ROUTE_OWN_IDEMPOTENCY) && idem_begin(req))
         return;
     route->handler(req);
     if (!req->replied)
