@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include "cfg.h"
-#include "handlers.h"
 #include "idem.h"
 #include "jwt.h"
 #include "log.h"
@@ -45,11 +44,11 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* The routes without a token are the auth endpoints (and the health checks). */
+/* The auth endpoints count in their own class (ROUTE_AUTH_LIMIT), the rest
+ * as reads or writes; a path that matches no route by its method. */
 static enum ratelimit_class rate_class(const struct route *route, const char *method)
 {
-    if (route && !(route->flags & ROUTE_AUTH) && route->handler != health_live &&
-        route->handler != health_ready)
+    if (route && (route->flags & ROUTE_AUTH_LIMIT))
         return RATELIMIT_AUTH;
     return strcmp(method, "GET") == 0 ? RATELIMIT_READ : RATELIMIT_WRITE;
 }

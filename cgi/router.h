@@ -30,6 +30,8 @@ enum route_flags {
     ROUTE_OWN_IDEMPOTENCY = 1 << 2, /* the handler implements Idempotency-Key itself */
     ROUTE_SESSION_ONLY = 1 << 3,    /* needs a session's access token, not an API token */
     ROUTE_CHAT_VERSION = 1 << 4,    /* reads cv:{chat :id} with the rate limit (page cache) */
+    ROUTE_AUTH_LIMIT = 1 << 5,      /* counts in the auth endpoints' rate limit (per client IP,
+                                     * cfg rate_auth), not as a read or a write */
 };
 
 struct route {
