@@ -78,8 +78,10 @@ static int admit(struct req *req, const struct route *route, enum ratelimit_clas
     count = ratelimit_count(req, cls, likely, &probe);
     if (route && (route->flags & ROUTE_AUTH))
         *auth = req_auth_finish(req, &p, probe.answered, probe.epoch);
-    if (probe.chat_id && probe.answered)
+    if (probe.chat_id && probe.answered) {
+        req->cv_state = probe.chat_version < 0 ? REQ_CV_MISSING : REQ_CV_KNOWN;
         req->chat_version = probe.chat_version;
+    }
     if (!ratelimit_same_bucket(cls, likely, req->user_id))
         count = ratelimit_count(req, cls, req->user_id, NULL);
     return ratelimit_or_reply(req, cls, count);

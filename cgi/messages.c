@@ -137,7 +137,7 @@ static int64_t now_ms(void)
 static bool page_from_cache(struct req *req, const struct pagecache_key *k)
 {
     struct buf page = BUF_INIT;
-    bool hit = req->w->page_cache && req->chat_version >= 0 &&
+    bool hit = req->w->page_cache && req->cv_state == REQ_CV_KNOWN &&
                pagecache_get(req->w->page_cache, k, req->chat_version, req->user_id, now_ms(),
                              &page) == PAGECACHE_HIT;
 
@@ -165,12 +165,12 @@ static void page_from_db(struct req *req, const struct pagecache_key *k, const c
         return;
     }
     version = db_int(r, 0, 1);
-    if (req->w->page_cache && req->chat_version != -2) {
+    if (req->w->page_cache && req->cv_state != REQ_CV_UNKNOWN) {
         pagecache_put(req->w->page_cache, k, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0),
                       version, req->user_id, filled_at);
         /* Redis missed the version (a lost publish, a restart): tell it,
          * so the next reader finds the page current. */
-        if (req->chat_version < version)
+        if (req->cv_state == REQ_CV_MISSING || req->chat_version < version)
             req_chat_version_raise(req, k->chat_id, version);
     }
     req_reply(req, 200, PQgetvalue(r, 0, 0), PQgetlength(r, 0, 0));

@@ -74,7 +74,6 @@ static int req_read_body(struct req *req)
 int req_init(struct req *req, FCGX_Request *fcgi, struct worker *w)
 {
     memset(req, 0, sizeof(*req));
-    req->chat_version = -2;
     req->fcgi = fcgi;
     req->w = w;
     buf_init(&req->headers);

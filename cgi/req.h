@@ -21,6 +21,14 @@
 #include "outcome.h"
 #include "worker.h"
 
+/* What a request knows of its chat's version cv:{params[0]}, read from
+ * Redis with the rate limit on ROUTE_CHAT_VERSION routes (pagecache.h). */
+enum req_cv_state {
+    REQ_CV_UNKNOWN, /* Redis was not asked or did not answer */
+    REQ_CV_MISSING, /* Redis answered: the key is missing (expired, lost) */
+    REQ_CV_KNOWN,   /* Redis answered with the version, in chat_version */
+};
+
 struct req_cleanup {
     void (*fn)(void *);
     void *ptr;
@@ -42,8 +50,8 @@ struct req {
     bool api_token;        /* authenticated by a chat_pat_ token, not a session */
     int64_t token_id;      /* that API token's id */
     unsigned token_scopes; /* enum scope bits of that API token */
-    int64_t chat_version;  /* cv:{params[0]} read from Redis this request; -1 when the
-                            * key is missing, -2 when Redis was not asked or did not answer */
+    enum req_cv_state cv_state;
+    int64_t chat_version; /* cv:{params[0]} when cv_state is REQ_CV_KNOWN */
     bool replied;
     int status;         /* status sent, for the access log */
     bool idem_claimed;  /* this request holds its Idempotency-Key (idem.h) */
