@@ -10,6 +10,8 @@
 #include <fcgiapp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +37,7 @@ static struct authcache auth_cache;
 static struct pagecache page_cache;
 static unsigned char jwt_key[JWT_KEY_LEN];
 static int listen_fd = -1;
-static volatile sig_atomic_t stopping;
+static atomic_bool stopping; /* set by main after SIGTERM or SIGINT; read by the workers */
 
 static double now_ms(void)
 {
@@ -153,7 +155,7 @@ static void *worker_main(void *arg)
 
     db_init(&w->db, cfg.db_conninfo);
     FCGX_InitRequest(&fcgi, listen_fd, 0);
-    while (!stopping) {
+    while (!atomic_load(&stopping)) {
         if (FCGX_Accept_r(&fcgi) < 0)
             break;
         serve_one(&fcgi, w);
@@ -244,7 +246,7 @@ int main(int argc, char **argv)
 
     sigwait(&set, &sig);
     log_info("signal %d: finishing requests in flight", sig);
-    stopping = 1;
+    atomic_store(&stopping, true);
     /* Wake the workers blocked in accept(); requests in flight finish. */
     shutdown(listen_fd, SHUT_RDWR);
     close(listen_fd);
