@@ -159,15 +159,15 @@ static void create_group(struct req *req, const cJSON *body)
 
     if (req_json_str_or_reply(req, body, &f_title, &title) ||
         member_ids_or_reply(req, body, max, &ids, &count))
-        goto out;
+        goto out_release_ids;
     r = req_db_or_reply(
         req, &st_create_group,
         (const char *[]){req_id_str(req, req->user_id), title, ids.s, req_id_str(req, max)});
     if (!r || !req_outcome_or_reply(req, group_outcomes, PQgetvalue(r, 0, 0), max))
-        goto out;
+        goto out_release_ids;
     publish_to_members(req, db_int(r, 0, 1), PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3));
     reply_chat(req, 201, db_int(r, 0, 1));
-out:
+out_release_ids:
     buf_release(&ids);
 }
 
@@ -325,13 +325,13 @@ void chats_members_add(struct req *req)
     const char *users;
 
     if (req_json_body_or_reply(req, &body) || member_ids_or_reply(req, body, max, &ids, &count))
-        goto out;
+        goto out_release_ids;
     r = req_db_or_reply(req, &st_add,
                         (const char *[]){req_id_str(req, req->params[0]),
                                          req_id_str(req, req->user_id), ids.s,
                                          req_id_str(req, max)});
     if (!r || member_status_or_reply(req, PQgetvalue(r, 0, 0)))
-        goto out;
+        goto out_release_ids;
     /* One member.joined per added user, in version order, one a line. */
     events = req_defer(req, free, strdup(PQgetvalue(r, 0, 1)));
     users = PQgetvalue(r, 0, 2);
@@ -343,7 +343,7 @@ void chats_members_add(struct req *req)
         req_publish(req, "user:%lld", uid, line);
     }
     reply_chat(req, 200, req->params[0]);
-out:
+out_release_ids:
     buf_release(&ids);
 }
 
