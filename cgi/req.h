@@ -44,7 +44,7 @@ struct req {
     char *body; /* NUL-terminated; never NULL */
     size_t body_len;
     int64_t params[2];     /* :id path parameters, in order */
-    unsigned scope;        /* scope the route needs (enum scope in router.h) */
+    unsigned scope;        /* scope the route needs (enum scope in scope.h) */
     int64_t user_id;       /* set by req_auth_finish */
     int64_t session_id;    /* 0 for an API token */
     bool api_token;        /* authenticated by a chat_pat_ token, not a session */

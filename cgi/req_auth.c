@@ -10,7 +10,7 @@
 #include "crypto.h"
 #include "log.h"
 #include "req.h"
-#include "router.h"
+#include "scope.h"
 
 static const struct db_stmt st_auth_check = {
     "auth_check",

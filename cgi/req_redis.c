@@ -4,6 +4,7 @@
 #include "req_redis.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -11,9 +12,15 @@
 #include "err.h"
 #include "json.h"
 #include "log.h"
-#include "ops.h"
 #include "rds.h"
 #include "req.h"
+
+static atomic_uint_fast64_t redis_reconnects;
+
+uint64_t req_redis_reconnects(void)
+{
+    return atomic_load(&redis_reconnects);
+}
 
 static void rds_drop(struct worker *w)
 {
@@ -41,7 +48,7 @@ static int rds_connect(struct worker *w)
         return -1;
     }
     if (w->rds_had)
-        ops_redis_reconnected();
+        atomic_fetch_add(&redis_reconnects, 1);
     w->rds_had = true;
     return 0;
 }

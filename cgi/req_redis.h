@@ -33,6 +33,11 @@ redisReply *req_redis(struct req *req, const char *fmt, ...);
  * NULL on any error (logged), as req_redis. */
 redisReply *req_eval(struct req *req, const struct req_script *s, int argc, const char **argv);
 
+/* Redis connections the workers opened again after their previous one was
+ * lost, since the start (chat_api_redis_reconnects_total, ops.h; ops.c
+ * reads it, so the calls run one way). Thread-safe. */
+uint64_t req_redis_reconnects(void);
+
 /* Publish a JSON event on channel_fmt with id ("chat:%lld", "user:%lld").
  * Best effort: a failure is logged and the context reset; PostgreSQL is
  * the record and streams backfill from it. An event on a chat channel that

@@ -72,26 +72,6 @@ const struct route router_routes[] = {
     {NULL, NULL, NULL, 0, 0},
 };
 
-static const char *const scope_names[] = {
-    "chats:read", "chats:write", "messages:read", "messages:write", "events:read", "webhooks:write",
-};
-
-unsigned scope_parse(const char *name)
-{
-    for (unsigned i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]); i++)
-        if (strcmp(name, scope_names[i]) == 0)
-            return 1u << i;
-    return 0;
-}
-
-const char *scope_name(unsigned bits)
-{
-    for (unsigned i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]); i++)
-        if (bits & (1u << i))
-            return scope_names[i];
-    return NULL;
-}
-
 /* Match one segment of path (up to '/' or end) against one of pattern.
  * Returns the length consumed in path, or -1. */
 static long match_segment(const char *pat, size_t plen, const char *path, int64_t *param,

@@ -11,7 +11,7 @@
 #include "req.h"
 #include "req_input.h"
 #include "req_redis.h"
-#include "router.h"
+#include "scope.h"
 
 #define TOKEN_NAME_MAX 64
 #define TOKENS_PER_USER 100
