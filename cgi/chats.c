@@ -1,8 +1,12 @@
 /* chats.c - API.md "Chats": create (direct chats unique per pair), list,
  * read, and membership. Writes run as one SQL function each
- * (db/migrations/0002_write_paths.sql) and publish their events after
- * COMMIT: chat:{id} for the chat's streams, user:{id} for the users whose
- * streams must start (or stop) following the chat. */
+ * (chat_create_direct, chat_create_group, chat_update_title,
+ * chat_add_members, chat_remove_member: first in
+ * db/migrations/0002_write_paths.sql, changed by later migrations), whose
+ * status words an outcome table per function maps to the answer, and
+ * publish their events after COMMIT: chat:{id} for the chat's streams,
+ * user:{id} for the users whose streams must start (or stop) following
+ * the chat. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
