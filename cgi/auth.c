@@ -22,10 +22,25 @@
 #include "pwhash.h"
 #include "ratelimit.h"
 #include "req.h"
+#include "req_input.h"
+#include "req_redis.h"
 
 #define PASSWORD_MIN 8
 #define PASSWORD_MAX 1024
 #define DISPLAY_NAME_MAX 64
+
+static const struct str_field f_username = {"username", .required = true, .min = 1, .max = 64};
+static const struct str_field f_register_password = {
+    "password", .required = true, .min = PASSWORD_MIN, .max = PASSWORD_MAX, .multiline = true};
+static const struct str_field f_display_name = {"display_name", .min = 1, .max = DISPLAY_NAME_MAX};
+static const struct str_field f_login_password = {"password", .required = true, .min = 1,
+                                                  .max = PASSWORD_MAX, .multiline = true};
+static const struct str_field f_refresh_token = {"refresh_token", .required = true, .min = 1,
+                                                 .max = 256};
+static const struct str_field f_current_password = {"current_password", .required = true, .min = 1,
+                                                    .max = PASSWORD_MAX, .multiline = true};
+static const struct str_field f_new_password = {
+    "new_password", .required = true, .min = PASSWORD_MIN, .max = PASSWORD_MAX, .multiline = true};
 
 /* Take a password-hashing slot (pwhash.h: at most argon2_max_concurrent at
  * once in the process), or send 503 with Retry-After when none frees up
@@ -64,7 +79,7 @@ static int username_or_reply(struct req *req, const cJSON *body, char **out)
 {
     const char *u;
 
-    if (req_json_str_or_reply(req, body, "username", true, 1, 64, false, &u))
+    if (req_json_str_or_reply(req, body, &f_username, &u))
         return -1;
     *out = req_defer(req, free, strdup(u));
     if (!username_valid(*out)) {
@@ -151,10 +166,8 @@ void auth_register(struct req *req)
     int rc;
 
     if (req_json_body_or_reply(req, &body) || username_or_reply(req, body, &username) ||
-        req_json_str_or_reply(req, body, "password", true, PASSWORD_MIN, PASSWORD_MAX, true,
-                              &password) ||
-        req_json_str_or_reply(req, body, "display_name", false, 1, DISPLAY_NAME_MAX, false,
-                              &display))
+        req_json_str_or_reply(req, body, &f_register_password, &password) ||
+        req_json_str_or_reply(req, body, &f_display_name, &display))
         return;
     if (hash_slot_or_reply(req))
         return;
@@ -190,9 +203,8 @@ void auth_login(struct req *req)
     bool ok;
 
     if (req_json_body_or_reply(req, &body) ||
-        req_json_str_or_reply(req, body, "username", true, 1, 64, false,
-                              (const char **)&username) ||
-        req_json_str_or_reply(req, body, "password", true, 1, PASSWORD_MAX, true, &password))
+        req_json_str_or_reply(req, body, &f_username, (const char **)&username) ||
+        req_json_str_or_reply(req, body, &f_login_password, &password))
         return;
     username = req_defer(req, free, strdup(username));
     username_valid(username); /* folds case; an invalid name simply finds nobody */
@@ -310,7 +322,7 @@ void auth_refresh(struct req *req)
     char sid_s[24], gen_s[24];
 
     if (req_json_body_or_reply(req, &body) ||
-        req_json_str_or_reply(req, body, "refresh_token", true, 1, 256, false, &tok))
+        req_json_str_or_reply(req, body, &f_refresh_token, &tok))
         return;
     s = session_of_token_or_reply(req, tok, &sid, &gen);
     if (!s)
@@ -354,7 +366,7 @@ void auth_logout(struct req *req)
     PGresult *s;
 
     if (req_json_body_or_reply(req, &body) ||
-        req_json_str_or_reply(req, body, "refresh_token", true, 1, 256, false, &tok))
+        req_json_str_or_reply(req, body, &f_refresh_token, &tok))
         return;
     s = session_of_token_or_reply(req, tok, &sid, &gen);
     if (!s)
@@ -444,9 +456,8 @@ void auth_password(struct req *req)
     bool ok;
 
     if (req_json_body_or_reply(req, &body) ||
-        req_json_str_or_reply(req, body, "current_password", true, 1, PASSWORD_MAX, true, &cur) ||
-        req_json_str_or_reply(req, body, "new_password", true, PASSWORD_MIN, PASSWORD_MAX, true,
-                              &next))
+        req_json_str_or_reply(req, body, &f_current_password, &cur) ||
+        req_json_str_or_reply(req, body, &f_new_password, &next))
         return;
     r = req_db_or_reply(req, &st_password_get, (const char *[]){uid});
     if (!r || hash_slot_or_reply(req))

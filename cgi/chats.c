@@ -1,8 +1,12 @@
 /* chats.c - API.md "Chats": create (direct chats unique per pair), list,
  * read, and membership. Writes run as one SQL function each
- * (db/migrations/0002_write_paths.sql) and publish their events after
- * COMMIT: chat:{id} for the chat's streams, user:{id} for the users whose
- * streams must start (or stop) following the chat. */
+ * (chat_create_direct, chat_create_group, chat_update_title,
+ * chat_add_members, chat_remove_member: first in
+ * db/migrations/0002_write_paths.sql, changed by later migrations), whose
+ * status words an outcome table per function maps to the answer, and
+ * publish their events after COMMIT: chat:{id} for the chat's streams,
+ * user:{id} for the users whose streams must start (or stop) following
+ * the chat. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +17,13 @@
 #include "json.h"
 #include "page.h"
 #include "req.h"
+#include "req_input.h"
+#include "req_redis.h"
 
 #define TITLE_MAX 128
+
+static const struct str_field f_title = {"title", .required = true, .min = 1, .max = TITLE_MAX};
+static const struct str_field f_type = {"type", .required = true, .min = 1, .max = 16};
 
 static const struct db_stmt st_chat_for = {
     "chat_for", "SELECT chat_json_for(c, $2) FROM chats c WHERE c.id = $1", 2, true};
@@ -88,13 +97,19 @@ static const struct db_stmt st_create_direct = {
     "chat_create_direct", "SELECT status, chat_id, event FROM chat_create_direct($1, $2)", 2,
     false};
 
+static const struct outcome direct_outcomes[] = {
+    {"not_found", .http = 400, "invalid_request", "member_ids: no such user"},
+    {"created", .http = 201},
+    {NULL, .http = 200}, /* the pair's chat existed */
+};
+
 static void create_direct(struct req *req, const cJSON *body)
 {
     const cJSON *ids = cJSON_GetObjectItemCaseSensitive(body, "member_ids");
     const cJSON *it;
     int64_t other = 0, id;
     PGresult *r;
-    const char *status;
+    const struct outcome *o;
 
     if (!cJSON_IsArray(ids) || cJSON_GetArraySize(ids) < 1 || cJSON_GetArraySize(ids) > 2) {
         req_error(req, 400, "invalid_request", "a direct chat needs member_ids: [other user id]");
@@ -117,17 +132,15 @@ static void create_direct(struct req *req, const cJSON *body)
                         (const char *[]){req_id_str(req, req->user_id), req_id_str(req, other)});
     if (!r)
         return;
-    status = PQgetvalue(r, 0, 0);
-    if (strcmp(status, "not_found") == 0) {
-        req_error(req, 400, "invalid_request", "member_ids: no such user");
+    o = req_outcome_or_reply(req, direct_outcomes, PQgetvalue(r, 0, 0));
+    if (!o)
         return;
-    }
-    if (strcmp(status, "created") == 0) {
+    if (o->http == 201) {
         char pair[64];
         snprintf(pair, sizeof(pair), "%" PRId64 " %" PRId64, req->user_id, other);
         publish_to_members(req, db_int(r, 0, 1), PQgetvalue(r, 0, 2), pair);
     }
-    reply_chat(req, strcmp(status, "created") == 0 ? 201 : 200, db_int(r, 0, 1));
+    reply_chat(req, o->http, db_int(r, 0, 1));
 }
 
 static const struct db_stmt st_create_group = {
@@ -135,31 +148,30 @@ static const struct db_stmt st_create_group = {
     "SELECT status, chat_id, event, members FROM chat_create_group($1, $2, $3::bigint[], $4)", 4,
     false};
 
+static const struct outcome group_outcomes[] = {
+    {"not_found", .http = 400, "invalid_request", "member_ids: no such user"},
+    {"too_many", .http = 409, "too_many_members", "a group holds at most %d members"},
+    {NULL, .http = 201},
+};
+
 static void create_group(struct req *req, const cJSON *body)
 {
-    const char *title, *status;
+    const char *title;
     struct buf ids = BUF_INIT;
     int count, max = req->w->cfg->max_group_members;
     PGresult *r;
 
-    if (req_json_str_or_reply(req, body, "title", true, 1, TITLE_MAX, false, &title) ||
+    if (req_json_str_or_reply(req, body, &f_title, &title) ||
         member_ids_or_reply(req, body, max, &ids, &count))
-        goto out;
+        goto out_release_ids;
     r = req_db_or_reply(
         req, &st_create_group,
         (const char *[]){req_id_str(req, req->user_id), title, ids.s, req_id_str(req, max)});
-    if (!r)
-        goto out;
-    status = PQgetvalue(r, 0, 0);
-    if (strcmp(status, "not_found") == 0) {
-        req_error(req, 400, "invalid_request", "member_ids: no such user");
-    } else if (strcmp(status, "too_many") == 0) {
-        req_error(req, 409, "too_many_members", "a group holds at most %d members", max);
-    } else {
-        publish_to_members(req, db_int(r, 0, 1), PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3));
-        reply_chat(req, 201, db_int(r, 0, 1));
-    }
-out:
+    if (!r || !req_outcome_or_reply(req, group_outcomes, PQgetvalue(r, 0, 0), max))
+        goto out_release_ids;
+    publish_to_members(req, db_int(r, 0, 1), PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3));
+    reply_chat(req, 201, db_int(r, 0, 1));
+out_release_ids:
     buf_release(&ids);
 }
 
@@ -168,8 +180,7 @@ void chats_create(struct req *req)
     cJSON *body;
     const char *type;
 
-    if (req_json_body_or_reply(req, &body) ||
-        req_json_str_or_reply(req, body, "type", true, 1, 16, false, &type))
+    if (req_json_body_or_reply(req, &body) || req_json_str_or_reply(req, body, &f_type, &type))
         return;
     if (strcmp(type, "direct") == 0)
         create_direct(req, body);
@@ -235,7 +246,23 @@ void chats_get(struct req *req)
     reply_chat(req, 200, req->params[0]);
 }
 
-static int member_status_or_reply(struct req *req, const char *status);
+/* The status words of the membership functions (chat_update_title,
+ * chat_add_members, chat_remove_member). */
+static const struct outcome member_outcomes[] = {
+    {"ok", .http = 200},
+    {"forbidden", .http = 403, "forbidden", "only an admin of the chat may do this"},
+    {"direct", .http = 400, "invalid_request", "a direct chat has no title or member changes"},
+    {"no_user", .http = 400, "invalid_request", "user_ids: no such user"},
+    {"too_many", .http = 409, "too_many_members", "a group holds at most %d members"},
+    {NULL, .http = 404, "not_found", "no such chat or member"},
+};
+
+/* Map the status word of a membership function to an error; 0 for "ok". */
+static int member_status_or_reply(struct req *req, const char *status)
+{
+    return req_outcome_or_reply(req, member_outcomes, status, req->w->cfg->max_group_members) ? 0
+                                                                                              : -1;
+}
 
 static const struct db_stmt st_update_title = {
     "chat_update_title", "SELECT status, event FROM chat_update_title($1, $2, $3)", 3, false};
@@ -246,8 +273,7 @@ void chats_update(struct req *req)
     const char *title;
     PGresult *r;
 
-    if (req_json_body_or_reply(req, &body) ||
-        req_json_str_or_reply(req, body, "title", true, 1, TITLE_MAX, false, &title))
+    if (req_json_body_or_reply(req, &body) || req_json_str_or_reply(req, body, &f_title, &title))
         return;
     r = req_db_or_reply(
         req, &st_update_title,
@@ -288,25 +314,6 @@ void chats_members_list(struct req *req)
     req_reply_page(req, "members", r, 0, limit, (const int[]){1}, 1);
 }
 
-/* Map the status word of a membership function to an error; 0 for "ok". */
-static int member_status_or_reply(struct req *req, const char *status)
-{
-    if (strcmp(status, "ok") == 0)
-        return 0;
-    if (strcmp(status, "forbidden") == 0)
-        req_error(req, 403, "forbidden", "only an admin of the chat may do this");
-    else if (strcmp(status, "direct") == 0)
-        req_error(req, 400, "invalid_request", "a direct chat has no title or member changes");
-    else if (strcmp(status, "no_user") == 0)
-        req_error(req, 400, "invalid_request", "user_ids: no such user");
-    else if (strcmp(status, "too_many") == 0)
-        req_error(req, 409, "too_many_members", "a group holds at most %d members",
-                  req->w->cfg->max_group_members);
-    else
-        req_error(req, 404, "not_found", "no such chat or member");
-    return -1;
-}
-
 static const struct db_stmt st_add = {"chat_add_members",
                                       "SELECT status, events, array_to_string(user_ids, ' ') "
                                       "FROM chat_add_members($1, $2, $3::bigint[], $4)",
@@ -322,13 +329,13 @@ void chats_members_add(struct req *req)
     const char *users;
 
     if (req_json_body_or_reply(req, &body) || member_ids_or_reply(req, body, max, &ids, &count))
-        goto out;
+        goto out_release_ids;
     r = req_db_or_reply(req, &st_add,
                         (const char *[]){req_id_str(req, req->params[0]),
                                          req_id_str(req, req->user_id), ids.s,
                                          req_id_str(req, max)});
     if (!r || member_status_or_reply(req, PQgetvalue(r, 0, 0)))
-        goto out;
+        goto out_release_ids;
     /* One member.joined per added user, in version order, one a line. */
     events = req_defer(req, free, strdup(PQgetvalue(r, 0, 1)));
     users = PQgetvalue(r, 0, 2);
@@ -340,7 +347,7 @@ void chats_members_add(struct req *req)
         req_publish(req, "user:%lld", uid, line);
     }
     reply_chat(req, 200, req->params[0]);
-out:
+out_release_ids:
     buf_release(&ids);
 }
 

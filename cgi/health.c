@@ -4,9 +4,10 @@
 #include "handlers.h"
 #include "log.h"
 #include "req.h"
+#include "req_redis.h"
 
 /* Readiness waits at most this long for PostgreSQL (connect and SELECT 1);
- * Redis has the worker context's 100 ms timeouts (req.h req_redis), so an
+ * Redis has the worker context's 100 ms timeouts (req_redis.h req_redis), so an
  * answer comes well within a probe's usual 1 s. */
 #define READY_PG_TIMEOUT_MS 300
 

@@ -81,10 +81,10 @@ int idem_begin(struct req *req)
     PGresult *r;
 
     if (!key || strcmp(req->method, "POST") != 0)
-        return 1;
+        return 0;
     if (!*key || strlen(key) > KEY_MAX) {
         req_error(req, 400, "invalid_request", "Idempotency-Key must be 1 to %d bytes", KEY_MAX);
-        return 0;
+        return -1;
     }
     crypto_sha256(req->body, req->body_len, digest);
     crypto_hex(digest, sizeof(digest), hash);
@@ -93,13 +93,13 @@ int idem_begin(struct req *req)
     p[5] = req_id_str(req, STALE_CLAIM_S);
     r = req_db_or_reply(req, &st_claim, p);
     if (!r)
-        return 0;
+        return -1;
     if (PQntuples(r) == 1) {
         req->idem_claimed = true;
-        return 1;
+        return 0;
     }
     answer_existing(req, hash);
-    return 0;
+    return -1;
 }
 
 void idem_end(struct req *req, bool secret)

@@ -16,8 +16,9 @@
 
 struct req;
 
-/* Before the handler. Returns 1 when the request should run (no key, or
- * the key is now claimed), or 0 when an answer (replay or 409) was sent. */
+/* Before the handler. Returns 0 when the request should run (no key, or
+ * the key is now claimed), or -1 when an answer (a replay, 400, 409, or the
+ * database's 5xx) was sent, as the _or_reply helpers do. */
 int idem_begin(struct req *req);
 
 /* After the handler: store (or release) the answer req sent. secret says

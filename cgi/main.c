@@ -10,6 +10,8 @@
 #include <fcgiapp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +21,6 @@
 #include <unistd.h>
 
 #include "cfg.h"
-#include "handlers.h"
 #include "idem.h"
 #include "jwt.h"
 #include "log.h"
@@ -27,6 +28,8 @@
 #include "pwhash.h"
 #include "ratelimit.h"
 #include "req.h"
+#include "req_auth.h"
+#include "req_input.h"
 #include "router.h"
 
 static struct cfg cfg;
@@ -34,7 +37,7 @@ static struct authcache auth_cache;
 static struct pagecache page_cache;
 static unsigned char jwt_key[JWT_KEY_LEN];
 static int listen_fd = -1;
-static volatile sig_atomic_t stopping;
+static atomic_bool stopping; /* set by main after SIGTERM or SIGINT; read by the workers */
 
 static double now_ms(void)
 {
@@ -43,11 +46,11 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* The routes without a token are the auth endpoints (and the health checks). */
+/* The auth endpoints count in their own class (ROUTE_AUTH_LIMIT), the rest
+ * as reads or writes; a path that matches no route by its method. */
 static enum ratelimit_class rate_class(const struct route *route, const char *method)
 {
-    if (route && !(route->flags & ROUTE_AUTH) && route->handler != health_live &&
-        route->handler != health_ready)
+    if (route && (route->flags & ROUTE_AUTH_LIMIT))
         return RATELIMIT_AUTH;
     return strcmp(method, "GET") == 0 ? RATELIMIT_READ : RATELIMIT_WRITE;
 }
@@ -77,8 +80,10 @@ static int admit(struct req *req, const struct route *route, enum ratelimit_clas
     count = ratelimit_count(req, cls, likely, &probe);
     if (route && (route->flags & ROUTE_AUTH))
         *auth = req_auth_finish(req, &p, probe.answered, probe.epoch);
-    if (probe.chat_id && probe.answered)
+    if (probe.chat_id && probe.answered) {
+        req->cv_state = probe.chat_version < 0 ? REQ_CV_MISSING : REQ_CV_KNOWN;
         req->chat_version = probe.chat_version;
+    }
     if (!ratelimit_same_bucket(cls, likely, req->user_id))
         count = ratelimit_count(req, cls, req->user_id, NULL);
     return ratelimit_or_reply(req, cls, count);
@@ -119,7 +124,7 @@ static void dispatch(struct req *req, const struct route **matched)
     }
     if (req_query_check_or_reply(req))
         return;
-    if (!(route->flags & ROUTE_OWN_IDEMPOTENCY) && !idem_begin(req))
+    if (!(route->flags & ROUTE_OWN_IDEMPOTENCY) && idem_begin(req))
         return;
     route->handler(req);
     if (!req->replied)
@@ -150,7 +155,7 @@ static void *worker_main(void *arg)
 
     db_init(&w->db, cfg.db_conninfo);
     FCGX_InitRequest(&fcgi, listen_fd, 0);
-    while (!stopping) {
+    while (!atomic_load(&stopping)) {
         if (FCGX_Accept_r(&fcgi) < 0)
             break;
         serve_one(&fcgi, w);
@@ -241,7 +246,7 @@ int main(int argc, char **argv)
 
     sigwait(&set, &sig);
     log_info("signal %d: finishing requests in flight", sig);
-    stopping = 1;
+    atomic_store(&stopping, true);
     /* Wake the workers blocked in accept(); requests in flight finish. */
     shutdown(listen_fd, SHUT_RDWR);
     close(listen_fd);

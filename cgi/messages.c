@@ -1,5 +1,6 @@
 /* messages.c - API.md "Messages": send (idempotent by client_msg_id or
  * Idempotency-Key) and history pages by seq. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,9 +10,18 @@
 #include "handlers.h"
 #include "json.h"
 #include "req.h"
+#include "req_input.h"
+#include "req_redis.h"
 
 #define CONTENT_MAX 16384
 #define CLIENT_MSG_ID_MAX 128
+
+/* Untrimmed; content_or_reply checks its length after trimming (the body
+ * limit bounds it before). */
+static const struct str_field f_content = {"content", .required = true, .max = SIZE_MAX,
+                                           .multiline = true};
+static const struct str_field f_client_msg_id = {"client_msg_id", .min = 1,
+                                                 .max = CLIENT_MSG_ID_MAX};
 
 static bool is_space(char c)
 {
@@ -26,7 +36,7 @@ static int content_or_reply(struct req *req, const cJSON *body, const char **out
     size_t len;
     char *t;
 
-    if (req_json_str_or_reply(req, body, "content", true, 0, req->w->cfg->body_limit, true, &s))
+    if (req_json_str_or_reply(req, body, &f_content, &s))
         return -1;
     while (is_space(*s))
         s++;
@@ -50,7 +60,7 @@ static int client_msg_id_or_reply(struct req *req, const cJSON *body, const char
 {
     const char *h;
 
-    if (req_json_str_or_reply(req, body, "client_msg_id", false, 1, CLIENT_MSG_ID_MAX, false, out))
+    if (req_json_str_or_reply(req, body, &f_client_msg_id, out))
         return -1;
     if (*out)
         return 0;
@@ -70,12 +80,24 @@ static const struct db_stmt st_post = {
     "message_post", "SELECT status, message, event FROM message_post($1, $2, $3, $4, $5)", 5,
     false};
 
+enum { POST_COMMITTED, POST_REPLAYED };
+
+static const struct outcome post_outcomes[] = {
+    {"not_found", .http = 404, "not_found", "no such chat"},
+    {"bad_reply", .http = 400, "invalid_request", "reply_to_seq names no message of this chat"},
+    {"reused", .http = 409, "idempotency_key_reused",
+     "this client_msg_id or Idempotency-Key was used for another message"},
+    {"replayed", .http = 201, .action = POST_REPLAYED},
+    {NULL, .http = 201, .action = POST_COMMITTED},
+};
+
 void messages_create(struct req *req)
 {
     cJSON *body;
-    const char *content, *cmid, *status;
+    const char *content, *cmid;
     int64_t reply_to;
     PGresult *r;
+    const struct outcome *o;
 
     if (req_json_body_or_reply(req, &body) || content_or_reply(req, body, &content) ||
         client_msg_id_or_reply(req, body, &cmid) ||
@@ -87,22 +109,14 @@ void messages_create(struct req *req)
                                          reply_to ? req_id_str(req, reply_to) : NULL});
     if (!r)
         return;
-    status = PQgetvalue(r, 0, 0);
-    if (strcmp(status, "not_found") == 0) {
-        req_error(req, 404, "not_found", "no such chat");
-    } else if (strcmp(status, "bad_reply") == 0) {
-        req_error(req, 400, "invalid_request", "reply_to_seq names no message of this chat");
-    } else if (strcmp(status, "reused") == 0) {
-        req_error(req, 409, "idempotency_key_reused",
-                  "this client_msg_id or Idempotency-Key was used for another message");
-    } else if (strcmp(status, "replayed") == 0) {
+    o = req_outcome_or_reply(req, post_outcomes, PQgetvalue(r, 0, 0));
+    if (!o)
+        return;
+    if (o->action == POST_REPLAYED)
         req_header(req, "Idempotent-Replayed", "true");
-        req_reply(req, 201, PQgetvalue(r, 0, 1), -1);
-    } else {
-        /* Committed: answer 201 whatever PUBLISH does (DESIGN.md). */
+    else /* committed: answer 201 whatever PUBLISH does (DESIGN.md) */
         req_publish(req, "chat:%lld", req->params[0], PQgetvalue(r, 0, 2));
-        req_reply(req, 201, PQgetvalue(r, 0, 1), -1);
-    }
+    req_reply(req, o->http, PQgetvalue(r, 0, 1), -1);
 }
 
 static const struct db_stmt st_page = {
@@ -123,7 +137,7 @@ static int64_t now_ms(void)
 static bool page_from_cache(struct req *req, const struct pagecache_key *k)
 {
     struct buf page = BUF_INIT;
-    bool hit = req->w->page_cache && req->chat_version >= 0 &&
+    bool hit = req->w->page_cache && req->cv_state == REQ_CV_KNOWN &&
                pagecache_get(req->w->page_cache, k, req->chat_version, req->user_id, now_ms(),
                              &page) == PAGECACHE_HIT;
 
@@ -151,12 +165,12 @@ static void page_from_db(struct req *req, const struct pagecache_key *k, const c
         return;
     }
     version = db_int(r, 0, 1);
-    if (req->w->page_cache && req->chat_version != -2) {
+    if (req->w->page_cache && req->cv_state != REQ_CV_UNKNOWN) {
         pagecache_put(req->w->page_cache, k, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0),
                       version, req->user_id, filled_at);
         /* Redis missed the version (a lost publish, a restart): tell it,
          * so the next reader finds the page current. */
-        if (req->chat_version < version)
+        if (req->cv_state == REQ_CV_MISSING || req->chat_version < version)
             req_chat_version_raise(req, k->chat_id, version);
     }
     req_reply(req, 200, PQgetvalue(r, 0, 0), PQgetlength(r, 0, 0));
@@ -270,12 +284,31 @@ static const struct db_stmt st_change = {
     "message_change", "SELECT status, message, event FROM message_change($1, $2, $3, $4, $5)", 5,
     false};
 
+enum { CHANGE_UNCHANGED, CHANGE_PUBLISH };
+
+/* message_change's status words for an edit and for a delete; "ok"
+ * changed the message, any other success left it as it was. */
+static const struct outcome edit_outcomes[] = {
+    {"not_found", .http = 404, "not_found", "no such message"},
+    {"forbidden", .http = 403, "forbidden", "only the sender may edit a message"},
+    {"deleted", .http = 409, "message_deleted", "the message was deleted"},
+    {"ok", .http = 200, .action = CHANGE_PUBLISH},
+    {NULL, .http = 200, .action = CHANGE_UNCHANGED},
+};
+static const struct outcome delete_outcomes[] = {
+    {"not_found", .http = 404, "not_found", "no such message"},
+    {"forbidden", .http = 403, "forbidden", "only the sender or an admin may delete a message"},
+    {"deleted", .http = 409, "message_deleted", "the message was deleted"},
+    {"ok", .http = 204, .action = CHANGE_PUBLISH},
+    {NULL, .http = 204, .action = CHANGE_UNCHANGED},
+};
+
 /* PATCH or DELETE /chats/{id}/messages/{seq}: a durable change with its
  * own version, published like a send. */
 static void change(struct req *req, const char *content)
 {
     PGresult *r;
-    const char *status;
+    const struct outcome *o;
 
     r = req_db_or_reply(
         req, &st_change,
@@ -283,23 +316,15 @@ static void change(struct req *req, const char *content)
                          req_id_str(req, req->params[1]), content, content ? "f" : "t"});
     if (!r)
         return;
-    status = PQgetvalue(r, 0, 0);
-    if (strcmp(status, "not_found") == 0) {
-        req_error(req, 404, "not_found", "no such message");
-    } else if (strcmp(status, "forbidden") == 0) {
-        req_error(req, 403, "forbidden",
-                  content ? "only the sender may edit a message"
-                          : "only the sender or an admin may delete a message");
-    } else if (strcmp(status, "deleted") == 0) {
-        req_error(req, 409, "message_deleted", "the message was deleted");
-    } else {
-        if (strcmp(status, "ok") == 0)
-            req_publish(req, "chat:%lld", req->params[0], PQgetvalue(r, 0, 2));
-        if (content)
-            req_reply(req, 200, PQgetvalue(r, 0, 1), -1);
-        else
-            req_no_content(req);
-    }
+    o = req_outcome_or_reply(req, content ? edit_outcomes : delete_outcomes, PQgetvalue(r, 0, 0));
+    if (!o)
+        return;
+    if (o->action == CHANGE_PUBLISH)
+        req_publish(req, "chat:%lld", req->params[0], PQgetvalue(r, 0, 2));
+    if (content)
+        req_reply(req, o->http, PQgetvalue(r, 0, 1), -1);
+    else
+        req_no_content(req);
 }
 
 void messages_update(struct req *req)

@@ -10,6 +10,7 @@
 #include "metrics.h"
 #include "opshttp.h"
 #include "pwhash.h"
+#include "req_redis.h"
 
 #define OPS_MAX_ROUTES 96
 
@@ -22,7 +23,6 @@ static struct {
     struct metrics_series *duration[OPS_MAX_ROUTES + 1]; /* by route index; the last: unmatched */
     char templates[OPS_MAX_ROUTES][128];
     int nroutes;
-    struct metrics_series *redis_reconnects;
 } ops;
 
 /* Method label values for a request that matched no route. */
@@ -53,14 +53,14 @@ void ops_request(const struct route *route, const char *method, int status, doub
     metrics_observe(ops.duration[i], seconds);
 }
 
-void ops_redis_reconnected(void)
-{
-    metrics_inc(ops.redis_reconnects);
-}
-
 static double ops_db_reconnects(void *arg)
 {
     return (double)db_reconnects();
+}
+
+static double ops_redis_reconnects(void *arg)
+{
+    return (double)req_redis_reconnects();
 }
 
 static double ops_argon2(void *arg)
@@ -100,8 +100,9 @@ static void ops_register(struct metrics *m)
     metrics_series_fn(metrics_counter(m, "chat_api_db_reconnects_total",
                                       "PostgreSQL connections opened again after one was lost."),
                       ops_db_reconnects, NULL);
-    ops.redis_reconnects = metrics_counter(m, "chat_api_redis_reconnects_total",
-                                           "Redis connections opened again after one was lost.");
+    metrics_series_fn(metrics_counter(m, "chat_api_redis_reconnects_total",
+                                      "Redis connections opened again after one was lost."),
+                      ops_redis_reconnects, NULL);
     metrics_series_fn(metrics_gauge(m, "chat_api_argon2_in_flight",
                                     "Password hashes running now (argon2_max_concurrent caps it)."),
                       ops_argon2, (void *)(intptr_t)0);

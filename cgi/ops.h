@@ -30,7 +30,4 @@ void ops_stop(void);
  * status) combination has been seen. */
 void ops_request(const struct route *route, const char *method, int status, double seconds);
 
-/* A worker opened a Redis connection after its previous one was lost. */
-void ops_redis_reconnected(void);
-
 #endif

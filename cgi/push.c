@@ -12,12 +12,21 @@
 #include "handlers.h"
 #include "netaddr.h"
 #include "req.h"
+#include "req_input.h"
 
 #define PUSH_APP_ID_MAX 64
 #define PUSH_KEY_MAX 512
 #define PUSH_URL_MAX 2048
 #define PUSH_FORMAT_MAX 32
 #define PUSH_SUBS_PER_USER 20
+
+static const struct str_field f_app_id = {"app_id", .required = true, .min = 1,
+                                          .max = PUSH_APP_ID_MAX};
+static const struct str_field f_pushkey = {"pushkey", .required = true, .min = 1,
+                                           .max = PUSH_KEY_MAX};
+static const struct str_field f_gateway_url = {"gateway_url", .required = true, .min = 1,
+                                               .max = PUSH_URL_MAX};
+static const struct str_field f_format = {"format", .min = 1, .max = PUSH_FORMAT_MAX};
 
 static const struct db_stmt st_create = {
     "push_sub_create",
@@ -36,10 +45,10 @@ void push_subscriptions_create(struct req *req)
     const char *app_id, *pushkey, *url, *format;
 
     if (req_json_body_or_reply(req, &body) ||
-        req_json_str_or_reply(req, body, "app_id", true, 1, PUSH_APP_ID_MAX, false, &app_id) ||
-        req_json_str_or_reply(req, body, "pushkey", true, 1, PUSH_KEY_MAX, false, &pushkey) ||
-        req_json_str_or_reply(req, body, "gateway_url", true, 1, PUSH_URL_MAX, false, &url) ||
-        req_json_str_or_reply(req, body, "format", false, 1, PUSH_FORMAT_MAX, false, &format))
+        req_json_str_or_reply(req, body, &f_app_id, &app_id) ||
+        req_json_str_or_reply(req, body, &f_pushkey, &pushkey) ||
+        req_json_str_or_reply(req, body, &f_gateway_url, &url) ||
+        req_json_str_or_reply(req, body, &f_format, &format))
         return;
     if (!netaddr_url_allowed(req->w->cfg->push_gateways, url)) {
         req_error(req, 400, "gateway_not_allowed", "gateway_url is not an allowed push gateway");

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "req.h"
+#include "req_redis.h"
 
 #define WINDOW_S 60
 #define LOGIN_WINDOW_S 900

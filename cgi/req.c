@@ -1,21 +1,16 @@
-/* req.c - request parsing, replies, validation and auth for chat-api. */
+/* req.c - a chat-api request: reading it (FastCGI parameters, query,
+ * body), the request's arena, and every kind of reply, the database's
+ * failures and pages included (req.h). */
 #include "req.h"
 
 #include <curl/curl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "crypto.h"
 #include "err.h"
 #include "json.h"
-#include "jwt.h"
 #include "log.h"
-#include "ops.h"
-#include "page.h"
-#include "rds.h"
-#include "router.h"
 
 static const char *status_text(int status)
 {
@@ -79,7 +74,6 @@ static int req_read_body(struct req *req)
 int req_init(struct req *req, FCGX_Request *fcgi, struct worker *w)
 {
     memset(req, 0, sizeof(*req));
-    req->chat_version = -2;
     req->fcgi = fcgi;
     req->w = w;
     buf_init(&req->headers);
@@ -161,38 +155,6 @@ const char *req_query(struct req *req, const char *name)
     return NULL;
 }
 
-int req_query_check_or_reply(struct req *req)
-{
-    const char *uri = req_param(req, "REQUEST_URI"), *p = req->query;
-    size_t plen;
-    char *v;
-
-    /* The path as the client sent it: a %00 would cut DOCUMENT_URI short
-     * (FastCGI hands it over as a C string), "/chats/5%00/x" becoming
-     * "/chats/5". nginx refuses it already; this holds without nginx. */
-    if (uri) {
-        plen = strcspn(uri, "?");
-        for (size_t i = 0; i + 3 <= plen; i++)
-            if (memcmp(uri + i, "%00", 3) == 0) {
-                req_error(req, 400, "invalid_request", "the path holds a NUL byte (%%00)");
-                return -1;
-            }
-    }
-    while (*p) {
-        size_t len = strcspn(p, "&");
-
-        if (req_query_decode(p, len, &v)) {
-            req_error(req, 400, "invalid_request", "a query parameter holds a NUL byte (%%00)");
-            return -1;
-        }
-        free(v);
-        p += len;
-        if (*p == '&')
-            p++;
-    }
-    return 0;
-}
-
 int req_header(struct req *req, const char *name, const char *value)
 {
     for (const char *c = value; *c; c++)
@@ -229,14 +191,11 @@ void req_no_content(struct req *req)
     FCGX_FPrintF(req->fcgi->out, "Status: 204 No Content\r\n%s\r\n", req->headers.s);
 }
 
-void req_error(struct req *req, int status, const char *code, const char *fmt, ...)
+static void error_v(struct req *req, int status, const char *code, const char *fmt, va_list ap)
 {
     struct buf msg = BUF_INIT, out = BUF_INIT;
-    va_list ap;
 
-    va_start(ap, fmt);
     buf_vaddf(&msg, fmt, ap);
-    va_end(ap);
     buf_adds(&out, "{\"error\":{\"code\":");
     buf_add_json_str(&out, code, strlen(code));
     buf_adds(&out, ",\"message\":");
@@ -249,253 +208,33 @@ void req_error(struct req *req, int status, const char *code, const char *fmt, .
     buf_release(&out);
 }
 
+void req_error(struct req *req, int status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    error_v(req, status, code, fmt, ap);
+    va_end(ap);
+}
+
+const struct outcome *req_outcome_or_reply(struct req *req, const struct outcome *table,
+                                           const char *status, ...)
+{
+    const struct outcome *o = outcome_find(table, status);
+    va_list ap;
+
+    if (!o->code)
+        return o;
+    va_start(ap, status);
+    error_v(req, o->http, o->code, o->message, ap);
+    va_end(ap);
+    return NULL;
+}
+
 void req_internal(struct req *req, const char *why)
 {
     log_err("%s %s: %s", req->method, req->path, why);
     req_error(req, 500, "internal", "internal error");
-}
-
-static void cjson_free_cb(void *p)
-{
-    cJSON_Delete(p);
-}
-
-int req_json_body_or_reply(struct req *req, cJSON **out)
-{
-    const char *why = NULL;
-    cJSON *root = json_parse(req->body, req->body_len, &why);
-
-    if (!root) {
-        req_error(req, 400, "invalid_request", "body: %s", why ? why : "invalid JSON");
-        return -1;
-    }
-    req_defer(req, cjson_free_cb, root);
-    if (!cJSON_IsObject(root)) {
-        req_error(req, 400, "invalid_request", "body must be a JSON object");
-        return -1;
-    }
-    *out = root;
-    return 0;
-}
-
-static bool has_control(const char *s, bool multiline)
-{
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c < 0x20 && !(multiline && (c == '\n' || c == '\t' || c == '\r'))) || c == 0x7f)
-            return true;
-    }
-    return false;
-}
-
-int req_json_str_or_reply(struct req *req, const cJSON *obj, const char *name, bool required,
-                          size_t min, size_t max, bool multiline, const char **out)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
-    size_t len;
-
-    *out = NULL;
-    if (!it || cJSON_IsNull(it)) {
-        if (!required)
-            return 0;
-        req_error(req, 400, "invalid_request", "%s is required", name);
-        return -1;
-    }
-    if (!cJSON_IsString(it)) {
-        req_error(req, 400, "invalid_request", "%s must be a string", name);
-        return -1;
-    }
-    len = strlen(it->valuestring);
-    if (len < min || len > max) {
-        req_error(req, 400, "invalid_request", "%s must be %zu to %zu bytes", name, min, max);
-        return -1;
-    }
-    if (has_control(it->valuestring, multiline)) {
-        req_error(req, 400, "invalid_request", "%s holds control characters", name);
-        return -1;
-    }
-    *out = it->valuestring;
-    return 0;
-}
-
-int req_json_id_or_reply(struct req *req, const cJSON *obj, const char *name, bool required,
-                         int64_t *out)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
-
-    *out = 0;
-    if (!it || cJSON_IsNull(it)) {
-        if (!required)
-            return 0;
-        req_error(req, 400, "invalid_request", "%s is required", name);
-        return -1;
-    }
-    if (json_get_id(it, out)) {
-        req_error(req, 400, "invalid_request", "%s must be an id (a positive integer)", name);
-        return -1;
-    }
-    return 0;
-}
-
-int req_query_int_or_reply(struct req *req, const char *name, int64_t min, int64_t max,
-                           int64_t *out, bool *present)
-{
-    const char *v = req_query(req, name);
-
-    if (present)
-        *present = v != NULL;
-    if (!v)
-        return 0;
-    if (json_parse_int(v, min, max, out)) {
-        req_error(req, 400, "invalid_request", "%s must be an integer from %lld to %lld", name,
-                  (long long)min, (long long)max);
-        return -1;
-    }
-    return 0;
-}
-
-int req_limit_or_reply(struct req *req, int64_t *limit)
-{
-    *limit = PAGE_LIMIT_DEFAULT;
-    return req_query_int_or_reply(req, "limit", 1, PAGE_LIMIT_MAX, limit, NULL);
-}
-
-static const struct db_stmt st_auth_check = {
-    "auth_check",
-    "SELECT u.token_version, s.revoked_at IS NULL AND s.expires_at > now() FROM users u "
-    "LEFT JOIN sessions s ON s.id = $2 AND s.user_id = u.id WHERE u.id = $1",
-    2, true};
-
-static const struct db_stmt st_api_token = {
-    "api_token_auth",
-    "SELECT user_id, array_to_string(scopes, ' '), id FROM api_tokens "
-    "WHERE token_hash = decode($1, 'hex') AND revoked_at IS NULL",
-    1, true};
-
-/* The one row of an auth lookup, or NULL with *status 503 (database
- * unreachable), 500 (the query failed) or 401 (no such row). */
-static PGresult *auth_row(struct req *req, const struct db_stmt *st, const char *const *params,
-                          int *status)
-{
-    PGresult *r = db_exec(&req->w->db, st, params);
-
-    if (!r) {
-        log_warn("auth: %s", req->w->db.errstr);
-        *status = req_db_status(req);
-        return NULL;
-    }
-    req_defer(req, (void (*)(void *))PQclear, r);
-    if (PQntuples(r) != 1) {
-        *status = 401;
-        return NULL;
-    }
-    return r;
-}
-
-/* A personal API token (API.md "Auth"): looked up by its SHA-256. */
-static int req_auth_api_token(struct req *req, const char *token)
-{
-    unsigned char digest[32];
-    char hex[65], *scopes, *save = NULL;
-    PGresult *r;
-    int status;
-
-    crypto_sha256(token, strlen(token), digest);
-    crypto_hex(digest, sizeof(digest), hex);
-    r = auth_row(req, &st_api_token, (const char *[]){hex}, &status);
-    if (!r)
-        return status;
-    req->user_id = db_int(r, 0, 0);
-    req->api_token = true;
-    req->token_id = db_int(r, 0, 2);
-    scopes = req_defer(req, free, strdup(PQgetvalue(r, 0, 1)));
-    for (char *s = strtok_r(scopes, " ", &save); s; s = strtok_r(NULL, " ", &save))
-        req->token_scopes |= scope_parse(s);
-    return 0;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void req_auth_begin(struct req *req, struct req_auth_pending *p)
-{
-    const char *h = req_param(req, "HTTP_AUTHORIZATION");
-    const struct cfg *c = req->w->cfg;
-
-    memset(p, 0, sizeof(*p));
-    p->status = 401;
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
-        return;
-    if (strncmp(h + 7, "chat_pat_", 9) == 0) {
-        p->status = req_auth_api_token(req, h + 7);
-        return;
-    }
-    if (jwt_verify(req->w->jwt_key, c->jwt_issuer, c->jwt_audience, h + 7, time(NULL), &p->cl))
-        return;
-    p->jwt = true;
-    if (req->w->auth_cache)
-        p->cached = authcache_get(req->w->auth_cache, p->cl.sid, now_ms(), &p->entry);
-}
-
-int64_t req_auth_likely_user(const struct req *req, const struct req_auth_pending *p)
-{
-    if (!p->jwt)
-        return p->status == 0 ? req->user_id : 0;
-    return authcache_predict(p->cached ? &p->entry : NULL, p->cl.sub, p->cl.tv) == AUTHCACHE_REFUSE
-               ? 0
-               : p->cl.sub;
-}
-
-int req_auth_finish(struct req *req, struct req_auth_pending *p, bool epoch_known, int64_t epoch)
-{
-    const char *params[2];
-    struct authcache_entry fill;
-    enum authcache_verdict v = AUTHCACHE_UNKNOWN;
-    PGresult *r;
-    int status;
-
-    if (!p->jwt)
-        return p->status;
-    if (epoch_known)
-        v = authcache_judge(p->cached ? &p->entry : NULL, p->cl.sub, p->cl.tv, epoch);
-    if (v == AUTHCACHE_REFUSE)
-        return 401;
-    if (v == AUTHCACHE_UNKNOWN) {
-        /* The epoch was read before this check: a revocation committing
-         * after it raises the epoch after, so the entry goes stale. */
-        fill.filled_at_ms = now_ms();
-        params[0] = req_id_str(req, p->cl.sub);
-        params[1] = req_id_str(req, p->cl.sid);
-        r = auth_row(req, &st_auth_check, params, &status);
-        if (!r)
-            return status;
-        fill.user_id = p->cl.sub;
-        fill.token_version = db_int(r, 0, 0);
-        fill.session_ok = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
-        fill.epoch = epoch;
-        if (epoch_known && req->w->auth_cache)
-            authcache_put(req->w->auth_cache, p->cl.sid, &fill);
-        if (authcache_predict(&fill, p->cl.sub, p->cl.tv) != AUTHCACHE_ACCEPT)
-            return 401;
-    }
-    req->user_id = p->cl.sub;
-    req->session_id = p->cl.sid;
-    return 0;
-}
-
-void req_auth_error(struct req *req, int status)
-{
-    if (status == 503)
-        req_error(req, 503, "unavailable", "database unavailable, retry shortly");
-    else if (status == 500)
-        req_internal(req, req->w->db.errstr);
-    else
-        req_error(req, 401, "unauthorized", "missing, invalid, expired or revoked token");
 }
 
 int req_db_status(const struct req *req)
@@ -601,187 +340,4 @@ const char *req_id_str(struct req *req, int64_t v)
         abort();
     snprintf(s, 24, "%lld", (long long)v);
     return s;
-}
-
-static void rds_drop(struct worker *w)
-{
-    if (w->rds)
-        redisFree(w->rds);
-    w->rds = NULL;
-    memset(w->script_sha, 0, sizeof(w->script_sha));
-}
-
-static int rds_connect(struct worker *w)
-{
-    char err[256];
-    int rc;
-
-    if (w->rds)
-        return 0;
-    rc = rds_connect_blocking(w->cfg->redis_host, w->cfg->redis_port, w->cfg->redis_socket,
-                              w->cfg->redis_password, 100, &w->rds, err, sizeof(err));
-    if (rc) {
-        if (rc == CHAT_ERR_AUTH)
-            log_err("redis: %s", err);
-        else
-            log_warn("redis: %s", err);
-        rds_drop(w);
-        return -1;
-    }
-    if (w->rds_had)
-        ops_redis_reconnected();
-    w->rds_had = true;
-    return 0;
-}
-
-static void reply_free_cb(void *p)
-{
-    freeReplyObject(p);
-}
-
-/* Hold reply r until the request ends; NULL (context dropped) when there
- * is none, NULL (logged) for an error reply. */
-static redisReply *rds_keep(struct req *req, redisReply *r)
-{
-    if (!r) {
-        log_warn("redis: %s", req->w->rds->errstr);
-        rds_drop(req->w);
-        return NULL;
-    }
-    req_defer(req, reply_free_cb, r);
-    if (r->type == REDIS_REPLY_ERROR) {
-        log_warn("redis: %s", r->str);
-        return NULL;
-    }
-    return r;
-}
-
-redisReply *req_redis(struct req *req, const char *fmt, ...)
-{
-    struct worker *w = req->w;
-    redisReply *r;
-    va_list ap;
-
-    if (rds_connect(w))
-        return NULL;
-    va_start(ap, fmt);
-    r = redisvCommand(w->rds, fmt, ap);
-    va_end(ap);
-    return rds_keep(req, r);
-}
-
-/* SCRIPT LOAD s on the worker's connection; its SHA1 goes to script_sha. */
-static void script_load(struct req *req, const struct req_script *s)
-{
-    redisReply *r = rds_keep(req, redisCommand(req->w->rds, "SCRIPT LOAD %s", s->text));
-
-    if (r && r->type == REDIS_REPLY_STRING && r->len == 40)
-        memcpy(req->w->script_sha[s->id], r->str, 41);
-}
-
-#define EVAL_ARGS_MAX 16
-
-redisReply *req_eval(struct req *req, const struct req_script *s, int argc, const char **argv)
-{
-    struct worker *w = req->w;
-    const char *args[EVAL_ARGS_MAX + 2];
-    redisReply *r;
-
-    if (argc > EVAL_ARGS_MAX || rds_connect(w))
-        return NULL;
-    if (!w->script_sha[s->id][0])
-        script_load(req, s);
-    if (!w->rds)
-        return NULL;
-    memcpy(args + 2, argv, (size_t)argc * sizeof(*argv));
-    if (w->script_sha[s->id][0]) {
-        args[0] = "EVALSHA";
-        args[1] = w->script_sha[s->id];
-        r = redisCommandArgv(w->rds, argc + 2, args, NULL);
-        if (!r || r->type != REDIS_REPLY_ERROR || strncmp(r->str, "NOSCRIPT", 8) != 0)
-            return rds_keep(req, r);
-        /* Redis lost its scripts (SCRIPT FLUSH, a restart behind a proxy):
-         * run this one in full and load it again next time. */
-        freeReplyObject(r);
-        w->script_sha[s->id][0] = '\0';
-    }
-    args[0] = "EVAL";
-    args[1] = s->text;
-    return rds_keep(req, redisCommandArgv(w->rds, argc + 2, args, NULL));
-}
-
-/* KEYS[1] a chat version (cv:) or auth epoch (ae:) key. ARGV[1] "max":
- * raise it to ARGV[2] if that is greater; "bump": set it to the greater of
- * its value + 1 and ARGV[2] (the time in microseconds, so an epoch lost in
- * a Redis restart never comes back to a value seen before). Then expire it
- * in ARGV[3] s, and PUBLISH ARGV[5] on channel ARGV[4] unless it is "". */
-static const struct req_script publish_script = {
-    REQ_SCRIPT_PUBLISH, "local cur = tonumber(redis.call('GET', KEYS[1]) or '0') "
-                        "local v = tonumber(ARGV[2]) "
-                        "if ARGV[1] == 'bump' then v = math.max(cur + 1, v) end "
-                        "if v > cur or ARGV[1] == 'bump' then "
-                        "  redis.call('SET', KEYS[1], string.format('%.0f', v), 'EX', ARGV[3]) end "
-                        "if ARGV[4] ~= '' then return redis.call('PUBLISH', ARGV[4], ARGV[5]) end "
-                        "return 0"};
-
-#define CHAT_VERSION_TTL_S 86400
-
-/* The top-level "version" of a chat event, or 0 (receipts and typing have
- * none). */
-static int64_t event_version(const char *json)
-{
-    cJSON *ev = cJSON_Parse(json);
-    int64_t v = 0;
-
-    if (ev && json_get_id(cJSON_GetObjectItemCaseSensitive(ev, "version"), &v))
-        v = 0;
-    cJSON_Delete(ev);
-    return v;
-}
-
-static void publish_with(struct req *req, const char *key, const char *op, int64_t value, int ttl_s,
-                         const char *channel, const char *json)
-{
-    char v[24], ttl[16];
-
-    snprintf(v, sizeof(v), "%lld", (long long)value);
-    snprintf(ttl, sizeof(ttl), "%d", ttl_s);
-    req_eval(req, &publish_script, 7, (const char *[]){"1", key, op, v, ttl, channel, json});
-}
-
-void req_publish(struct req *req, const char *channel_fmt, int64_t id, const char *json)
-{
-    char channel[64], key[48];
-    int64_t version = 0;
-
-    snprintf(channel, sizeof(channel), channel_fmt, (long long)id);
-    if (strncmp(channel, "chat:", 5) == 0)
-        version = event_version(json);
-    if (!version) {
-        req_redis(req, "PUBLISH %s %s", channel, json);
-        return;
-    }
-    snprintf(key, sizeof(key), "cv:%lld", (long long)id);
-    publish_with(req, key, "max", version, CHAT_VERSION_TTL_S, channel, json);
-}
-
-void req_chat_version_raise(struct req *req, int64_t chat_id, int64_t version)
-{
-    char key[48];
-
-    snprintf(key, sizeof(key), "cv:%lld", (long long)chat_id);
-    publish_with(req, key, "max", version, CHAT_VERSION_TTL_S, "", "");
-}
-
-void req_publish_revoked(struct req *req, int64_t user_id, const char *json)
-{
-    char key[48], channel[48];
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(key, sizeof(key), "ae:%lld", (long long)user_id);
-    snprintf(channel, sizeof(channel), "user:%lld", (long long)user_id);
-    /* Outlives any access token, so no cached check is older than it. */
-    publish_with(req, key, "bump", (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000,
-                 req->w->cfg->access_ttl + 3600, channel, json);
 }

@@ -10,10 +10,10 @@
 const struct route router_routes[] = {
     {"GET", "/api/v1/healthz", health_live, SCOPE_NONE, 0},
     {"GET", "/api/v1/readyz", health_ready, SCOPE_NONE, 0},
-    {"POST", "/api/v1/auth/register", auth_register, SCOPE_NONE, ROUTE_SECRET},
-    {"POST", "/api/v1/auth/login", auth_login, SCOPE_NONE, ROUTE_SECRET},
-    {"POST", "/api/v1/auth/refresh", auth_refresh, SCOPE_NONE, ROUTE_SECRET},
-    {"POST", "/api/v1/auth/logout", auth_logout, SCOPE_NONE, 0},
+    {"POST", "/api/v1/auth/register", auth_register, SCOPE_NONE, ROUTE_SECRET | ROUTE_AUTH_LIMIT},
+    {"POST", "/api/v1/auth/login", auth_login, SCOPE_NONE, ROUTE_SECRET | ROUTE_AUTH_LIMIT},
+    {"POST", "/api/v1/auth/refresh", auth_refresh, SCOPE_NONE, ROUTE_SECRET | ROUTE_AUTH_LIMIT},
+    {"POST", "/api/v1/auth/logout", auth_logout, SCOPE_NONE, ROUTE_AUTH_LIMIT},
     {"POST", "/api/v1/auth/logout-all", auth_logout_all, SCOPE_NONE,
      ROUTE_AUTH | ROUTE_SESSION_ONLY},
     {"POST", "/api/v1/auth/password", auth_password, SCOPE_NONE,
@@ -71,26 +71,6 @@ const struct route router_routes[] = {
      SCOPE_EVENTS_READ, ROUTE_AUTH},
     {NULL, NULL, NULL, 0, 0},
 };
-
-static const char *const scope_names[] = {
-    "chats:read", "chats:write", "messages:read", "messages:write", "events:read", "webhooks:write",
-};
-
-unsigned scope_parse(const char *name)
-{
-    for (unsigned i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]); i++)
-        if (strcmp(name, scope_names[i]) == 0)
-            return 1u << i;
-    return 0;
-}
-
-const char *scope_name(unsigned bits)
-{
-    for (unsigned i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]); i++)
-        if (bits & (1u << i))
-            return scope_names[i];
-    return NULL;
-}
 
 /* Match one segment of path (up to '/' or end) against one of pattern.
  * Returns the length consumed in path, or -1. */

@@ -11,18 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct req;
+#include "scope.h"
 
-/* API token scopes (API.md "Auth"); a session's access token holds all. */
-enum scope {
-    SCOPE_NONE = 0,
-    SCOPE_CHATS_READ = 1 << 0,
-    SCOPE_CHATS_WRITE = 1 << 1,
-    SCOPE_MESSAGES_READ = 1 << 2,
-    SCOPE_MESSAGES_WRITE = 1 << 3,
-    SCOPE_EVENTS_READ = 1 << 4,
-    SCOPE_WEBHOOKS_WRITE = 1 << 5,
-};
+struct req;
 
 enum route_flags {
     ROUTE_AUTH = 1 << 0,            /* needs a Bearer token */
@@ -30,6 +21,8 @@ enum route_flags {
     ROUTE_OWN_IDEMPOTENCY = 1 << 2, /* the handler implements Idempotency-Key itself */
     ROUTE_SESSION_ONLY = 1 << 3,    /* needs a session's access token, not an API token */
     ROUTE_CHAT_VERSION = 1 << 4,    /* reads cv:{chat :id} with the rate limit (page cache) */
+    ROUTE_AUTH_LIMIT = 1 << 5,      /* counts in the auth endpoints' rate limit (per client IP,
+                                     * cfg rate_auth), not as a read or a write */
 };
 
 struct route {
@@ -63,11 +56,6 @@ enum router_result router_match(const char *method, const char *path, const stru
  * server prefix): the route label of chat-api's metrics and the --routes
  * list. Writes at most len bytes with the NUL into out; returns the length. */
 size_t router_template(const struct route *r, char *out, size_t len);
-
-/* The scope bit named name ("chats:read", ...), or 0 for an unknown name. */
-unsigned scope_parse(const char *name);
-/* The name of the lowest scope bit set in bits, or NULL. */
-const char *scope_name(unsigned bits);
 
 /* chat-api's route table, ended by a NULL method (for tests and docs). */
 extern const struct route router_routes[];

@@ -8,6 +8,7 @@
 #include "crypto.h"
 #include "handlers.h"
 #include "req.h"
+#include "req_redis.h"
 
 #define TICKET_BYTES 32
 #define TICKET_TTL 30

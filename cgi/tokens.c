@@ -9,10 +9,14 @@
 #include "crypto.h"
 #include "handlers.h"
 #include "req.h"
-#include "router.h"
+#include "req_input.h"
+#include "req_redis.h"
+#include "scope.h"
 
 #define TOKEN_NAME_MAX 64
 #define TOKENS_PER_USER 100
+
+static const struct str_field f_name = {"name", .required = true, .min = 1, .max = TOKEN_NAME_MAX};
 
 /* scopes: a non-empty array of known scope names, as a PostgreSQL array
  * literal into out. */
@@ -59,14 +63,13 @@ void tokens_create(struct req *req)
     unsigned char digest[32];
     PGresult *r;
 
-    if (req_json_body_or_reply(req, &body) ||
-        req_json_str_or_reply(req, body, "name", true, 1, TOKEN_NAME_MAX, false, &name) ||
+    if (req_json_body_or_reply(req, &body) || req_json_str_or_reply(req, body, &f_name, &name) ||
         scopes_or_reply(req, body, &scopes))
-        goto out;
+        goto out_release_bufs;
     memcpy(token, "chat_pat_", 9);
     if (crypto_random_hex(token + 9, 32)) {
         req_internal(req, "no randomness");
-        goto out;
+        goto out_release_bufs;
     }
     crypto_sha256(token, strlen(token), digest);
     crypto_hex(digest, sizeof(digest), hash_hex);
@@ -74,16 +77,16 @@ void tokens_create(struct req *req)
                         (const char *[]){req_id_str(req, req->user_id), name, scopes.s, hash_hex,
                                          req_id_str(req, TOKENS_PER_USER)});
     if (!r)
-        goto out;
+        goto out_release_bufs;
     if (PQntuples(r) != 1) {
         req_error(req, 409, "too_many_tokens", "at most %d API tokens per user", TOKENS_PER_USER);
-        goto out;
+        goto out_release_bufs;
     }
     /* api_token_json ends with '}': reopen it to add the token, shown once. */
     buf_add(&out, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0) - 1);
     buf_addf(&out, ",\"token\":\"%s\"}", token);
     req_reply(req, 201, out.s, (long)out.len);
-out:
+out_release_bufs:
     buf_release(&scopes);
     buf_release(&out);
 }

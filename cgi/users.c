@@ -7,8 +7,13 @@
 #include "buf.h"
 #include "handlers.h"
 #include "req.h"
+#include "req_input.h"
+#include "req_redis.h"
 
 #define DISPLAY_NAME_MAX 64
+
+static const struct str_field f_display_name = {"display_name", .required = true, .min = 1,
+                                                .max = DISPLAY_NAME_MAX};
 
 static const struct db_stmt st_me = {"user_me", "SELECT user_json(u) FROM users u WHERE id = $1", 1,
                                      true};
@@ -37,8 +42,7 @@ void users_me_update(struct req *req)
     PGresult *r;
 
     if (req_json_body_or_reply(req, &body) ||
-        req_json_str_or_reply(req, body, "display_name", true, 1, DISPLAY_NAME_MAX, false,
-                              &display))
+        req_json_str_or_reply(req, body, &f_display_name, &display))
         return;
     r = req_db_or_reply(req, &st_me_update,
                         (const char *[]){req_id_str(req, req->user_id), display});

@@ -17,10 +17,13 @@
 #include "netaddr.h"
 #include "page.h"
 #include "req.h"
+#include "req_input.h"
 
 #define WEBHOOK_URL_MAX 2048
 #define WEBHOOKS_PER_USER 20
 #define WEBHOOK_CHATS_MAX 100
+
+static const struct str_field f_url = {"url", .required = true, .min = 1, .max = WEBHOOK_URL_MAX};
 
 static const char *const webhook_events[] = {
     "chat.created",    "chat.updated",  "message.created", "message.updated",
@@ -115,37 +118,36 @@ void webhooks_create(struct req *req)
     char secret[6 + 65];
     PGresult *r;
 
-    if (req_json_body_or_reply(req, &body) ||
-        req_json_str_or_reply(req, body, "url", true, 1, WEBHOOK_URL_MAX, false, &url) ||
+    if (req_json_body_or_reply(req, &body) || req_json_str_or_reply(req, body, &f_url, &url) ||
         events_or_reply(req, body, &events) || chat_ids_or_reply(req, body, &ids, &chat_ids))
-        goto out;
+        goto out_release_bufs;
     if (netaddr_url_check(url, req->w->cfg->notify_allow_private, &why)) {
         req_error(req, 400, "invalid_request", "%s", why);
-        goto out;
+        goto out_release_bufs;
     }
     memcpy(secret, "whsec_", 6);
     if (crypto_random_hex(secret + 6, 32)) {
         req_internal(req, "no randomness");
-        goto out;
+        goto out_release_bufs;
     }
     r = req_db_or_reply(req, &st_create,
                         (const char *[]){req_id_str(req, req->user_id), url, events.s, chat_ids,
                                          secret, req_id_str(req, WEBHOOKS_PER_USER)});
     if (!r)
-        goto out;
+        goto out_release_bufs;
     if (strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
         req_error(req, 404, "not_found", "no such chat");
-        goto out;
+        goto out_release_bufs;
     }
     if (strcmp(PQgetvalue(r, 0, 1), "t") != 0) {
         req_error(req, 409, "too_many_webhooks", "at most %d webhooks per user", WEBHOOKS_PER_USER);
-        goto out;
+        goto out_release_bufs;
     }
     /* webhook_json ends with '}': reopen it to add the secret, shown once. */
     buf_add(&out, PQgetvalue(r, 0, 2), (size_t)PQgetlength(r, 0, 2) - 1);
     buf_addf(&out, ",\"secret\":\"%s\"}", secret);
     req_reply(req, 201, out.s, (long)out.len);
-out:
+out_release_bufs:
     buf_release(&events);
     buf_release(&ids);
     buf_release(&out);

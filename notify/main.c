@@ -169,29 +169,6 @@ static void abandon(struct notify *n)
         PQclear(r);
 }
 
-int notify_claim(struct notify *n, const struct db_stmt *st, int max, const char *what,
-                 void (*start)(struct notify *n, PGresult *r, int row))
-{
-    char smax[16], slease[16];
-    PGresult *r;
-    int rows;
-
-    if (max <= 0)
-        return 0;
-    snprintf(smax, sizeof(smax), "%d", max);
-    snprintf(slease, sizeof(slease), "%d", n->lease_s);
-    r = db_exec(&n->db, st, (const char *[]){smax, slease});
-    if (!r) {
-        log_warn("%s: claim: %s", what, n->db.errstr);
-        return -1;
-    }
-    rows = PQntuples(r);
-    for (int i = 0; i < rows; i++)
-        start(n, r, i);
-    PQclear(r);
-    return rows;
-}
-
 int main(void)
 {
     static struct cfg cfg;

@@ -69,8 +69,10 @@ struct job {
 int http_start(struct job *job, const char *url, struct curl_slist *extra);
 /* Free what a finished or abandoned job holds, the job included. */
 void http_job_free(struct job *job);
+/* The monotonic clock (CLOCK_MONOTONIC) in microseconds, for latencies. */
 int64_t http_now_us(void);
 
+/* claim.c */
 /* Run a claim statement st ($1: at most max rows, $2: the lease in seconds)
  * and call start for each row claimed. what names the kind in logs.
  * Returns the number of rows claimed, or -1 on a database error. */

@@ -1,6 +1,7 @@
 /* test_router.c - chat-api's route matching and list cursors. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -119,6 +120,24 @@ static void test_real_table_unambiguous(void **state)
     }
 }
 
+/* The rate class of a route is its flag: every route without a token
+ * counts in the auth class except the health checks, which monitors call
+ * often; no route that needs a token does. */
+static void test_auth_limit_flags(void **state)
+{
+    (void)state;
+    for (const struct route *r = router_routes; r->method; r++) {
+        bool health = strcmp(r->pattern, "/api/v1/healthz") == 0 ||
+                      strcmp(r->pattern, "/api/v1/readyz") == 0;
+        bool limited = r->flags & ROUTE_AUTH_LIMIT;
+
+        if (r->flags & ROUTE_AUTH)
+            assert_false(limited);
+        else
+            assert_true(limited != health);
+    }
+}
+
 static void test_cursor_parse(void **state)
 {
     struct page_cursor c = {-1, -1};
@@ -151,6 +170,7 @@ int main(void)
         cmocka_unit_test(test_wrong_method_is_405), cmocka_unit_test(test_template),
         cmocka_unit_test(test_real_table_unambiguous),
         cmocka_unit_test(test_cursor_parse),
+        cmocka_unit_test(test_auth_limit_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

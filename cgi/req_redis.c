@@ -1,0 +1,206 @@
+/* req_redis.c - chat-api's side of Redis: the worker's connection,
+ * commands and scripts (EVALSHA), and publishing events with the chat
+ * version (cv:) and auth epoch (ae:) they raise (req_redis.h). */
+#include "req_redis.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "err.h"
+#include "json.h"
+#include "log.h"
+#include "rds.h"
+#include "req.h"
+
+static atomic_uint_fast64_t redis_reconnects;
+
+uint64_t req_redis_reconnects(void)
+{
+    return atomic_load(&redis_reconnects);
+}
+
+static void rds_drop(struct worker *w)
+{
+    if (w->rds)
+        redisFree(w->rds);
+    w->rds = NULL;
+    memset(w->script_sha, 0, sizeof(w->script_sha));
+}
+
+static int rds_connect(struct worker *w)
+{
+    char err[256];
+    int rc;
+
+    if (w->rds)
+        return 0;
+    rc = rds_connect_blocking(w->cfg->redis_host, w->cfg->redis_port, w->cfg->redis_socket,
+                              w->cfg->redis_password, 100, &w->rds, err, sizeof(err));
+    if (rc) {
+        if (rc == CHAT_ERR_AUTH)
+            log_err("redis: %s", err);
+        else
+            log_warn("redis: %s", err);
+        rds_drop(w);
+        return -1;
+    }
+    if (w->rds_had)
+        atomic_fetch_add(&redis_reconnects, 1);
+    w->rds_had = true;
+    return 0;
+}
+
+static void reply_free_cb(void *p)
+{
+    freeReplyObject(p);
+}
+
+/* Hold reply r until the request ends; NULL (context dropped) when there
+ * is none, NULL (logged) for an error reply. */
+static redisReply *rds_keep(struct req *req, redisReply *r)
+{
+    if (!r) {
+        log_warn("redis: %s", req->w->rds->errstr);
+        rds_drop(req->w);
+        return NULL;
+    }
+    req_defer(req, reply_free_cb, r);
+    if (r->type == REDIS_REPLY_ERROR) {
+        log_warn("redis: %s", r->str);
+        return NULL;
+    }
+    return r;
+}
+
+redisReply *req_redis(struct req *req, const char *fmt, ...)
+{
+    struct worker *w = req->w;
+    redisReply *r;
+    va_list ap;
+
+    if (rds_connect(w))
+        return NULL;
+    va_start(ap, fmt);
+    r = redisvCommand(w->rds, fmt, ap);
+    va_end(ap);
+    return rds_keep(req, r);
+}
+
+/* SCRIPT LOAD s on the worker's connection; its SHA1 goes to script_sha. */
+static void script_load(struct req *req, const struct req_script *s)
+{
+    redisReply *r = rds_keep(req, redisCommand(req->w->rds, "SCRIPT LOAD %s", s->text));
+
+    if (r && r->type == REDIS_REPLY_STRING && r->len == 40)
+        memcpy(req->w->script_sha[s->id], r->str, 41);
+}
+
+#define EVAL_ARGS_MAX 16
+
+redisReply *req_eval(struct req *req, const struct req_script *s, int argc, const char **argv)
+{
+    struct worker *w = req->w;
+    const char *args[EVAL_ARGS_MAX + 2];
+    redisReply *r;
+
+    if (argc > EVAL_ARGS_MAX || rds_connect(w))
+        return NULL;
+    if (!w->script_sha[s->id][0])
+        script_load(req, s);
+    if (!w->rds)
+        return NULL;
+    memcpy(args + 2, argv, (size_t)argc * sizeof(*argv));
+    if (w->script_sha[s->id][0]) {
+        args[0] = "EVALSHA";
+        args[1] = w->script_sha[s->id];
+        r = redisCommandArgv(w->rds, argc + 2, args, NULL);
+        if (!r || r->type != REDIS_REPLY_ERROR || strncmp(r->str, "NOSCRIPT", 8) != 0)
+            return rds_keep(req, r);
+        /* Redis lost its scripts (SCRIPT FLUSH, a restart behind a proxy):
+         * run this one in full and load it again next time. */
+        freeReplyObject(r);
+        w->script_sha[s->id][0] = '\0';
+    }
+    args[0] = "EVAL";
+    args[1] = s->text;
+    return rds_keep(req, redisCommandArgv(w->rds, argc + 2, args, NULL));
+}
+
+/* KEYS[1] a chat version (cv:) or auth epoch (ae:) key. ARGV[1] "max":
+ * raise it to ARGV[2] if that is greater; "bump": set it to the greater of
+ * its value + 1 and ARGV[2] (the time in microseconds, so an epoch lost in
+ * a Redis restart never comes back to a value seen before). Then expire it
+ * in ARGV[3] s, and PUBLISH ARGV[5] on channel ARGV[4] unless it is "". */
+static const struct req_script publish_script = {
+    REQ_SCRIPT_PUBLISH, "local cur = tonumber(redis.call('GET', KEYS[1]) or '0') "
+                        "local v = tonumber(ARGV[2]) "
+                        "if ARGV[1] == 'bump' then v = math.max(cur + 1, v) end "
+                        "if v > cur or ARGV[1] == 'bump' then "
+                        "  redis.call('SET', KEYS[1], string.format('%.0f', v), 'EX', ARGV[3]) end "
+                        "if ARGV[4] ~= '' then return redis.call('PUBLISH', ARGV[4], ARGV[5]) end "
+                        "return 0"};
+
+#define CHAT_VERSION_TTL_S 86400
+
+/* The top-level "version" of a chat event, or 0 (receipts and typing have
+ * none). */
+static int64_t event_version(const char *json)
+{
+    cJSON *ev = cJSON_Parse(json);
+    int64_t v = 0;
+
+    if (ev && json_get_id(cJSON_GetObjectItemCaseSensitive(ev, "version"), &v))
+        v = 0;
+    cJSON_Delete(ev);
+    return v;
+}
+
+static void publish_with(struct req *req, const char *key, const char *op, int64_t value, int ttl_s,
+                         const char *channel, const char *json)
+{
+    char v[24], ttl[16];
+
+    snprintf(v, sizeof(v), "%lld", (long long)value);
+    snprintf(ttl, sizeof(ttl), "%d", ttl_s);
+    req_eval(req, &publish_script, 7, (const char *[]){"1", key, op, v, ttl, channel, json});
+}
+
+void req_publish(struct req *req, const char *channel_fmt, int64_t id, const char *json)
+{
+    char channel[64], key[48];
+    int64_t version = 0;
+
+    snprintf(channel, sizeof(channel), channel_fmt, (long long)id);
+    if (strncmp(channel, "chat:", 5) == 0)
+        version = event_version(json);
+    if (!version) {
+        req_redis(req, "PUBLISH %s %s", channel, json);
+        return;
+    }
+    snprintf(key, sizeof(key), "cv:%lld", (long long)id);
+    publish_with(req, key, "max", version, CHAT_VERSION_TTL_S, channel, json);
+}
+
+void req_chat_version_raise(struct req *req, int64_t chat_id, int64_t version)
+{
+    char key[48];
+
+    snprintf(key, sizeof(key), "cv:%lld", (long long)chat_id);
+    publish_with(req, key, "max", version, CHAT_VERSION_TTL_S, "", "");
+}
+
+void req_publish_revoked(struct req *req, int64_t user_id, const char *json)
+{
+    char key[48], channel[48];
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(key, sizeof(key), "ae:%lld", (long long)user_id);
+    snprintf(channel, sizeof(channel), "user:%lld", (long long)user_id);
+    /* Outlives any access token, so no cached check is older than it. */
+    publish_with(req, key, "bump", (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000,
+                 req->w->cfg->access_ttl + 3600, channel, json);
+}

@@ -1,0 +1,57 @@
+/* req_redis.h - chat-api's side of Redis: commands on the worker's
+ * context, scripts, and publishing events (DESIGN.md "chat-api").
+ *
+ * Every call is best effort: Redis carries no record (PostgreSQL does), so
+ * a failure is logged, the context dropped and reopened on the next call,
+ * and the handler answers as if the publish had happened.
+ */
+#ifndef CHAT_REQ_REDIS_H
+#define CHAT_REQ_REDIS_H
+
+#include <hiredis/hiredis.h>
+#include <stdint.h>
+
+#include "worker.h"
+
+struct req;
+
+/* A Lua script and the slot of its SHA1 in struct worker. */
+struct req_script {
+    enum req_script_id id;
+    const char *text;
+};
+
+/* Run a Redis command (hiredis format) on the worker's context, connecting
+ * first if needed (100 ms timeouts). The reply is freed when the request
+ * ends. Returns NULL on a connection or protocol error (logged; the context
+ * is dropped and reopened next time). */
+redisReply *req_redis(struct req *req, const char *fmt, ...);
+
+/* Run script s with EVALSHA (SCRIPT LOADed once per connection; EVAL when
+ * Redis has lost it, NOSCRIPT) with argc arguments argv: numkeys, keys,
+ * then args, as EVAL takes them. The reply is freed when the request ends;
+ * NULL on any error (logged), as req_redis. */
+redisReply *req_eval(struct req *req, const struct req_script *s, int argc, const char **argv);
+
+/* Redis connections the workers opened again after their previous one was
+ * lost, since the start (chat_api_redis_reconnects_total, ops.h; ops.c
+ * reads it, so the calls run one way). Thread-safe. */
+uint64_t req_redis_reconnects(void);
+
+/* Publish a JSON event on channel_fmt with id ("chat:%lld", "user:%lld").
+ * Best effort: a failure is logged and the context reset; PostgreSQL is
+ * the record and streams backfill from it. An event on a chat channel that
+ * carries a version also raises cv:{id} to it in the same round trip
+ * (pagecache.h). */
+void req_publish(struct req *req, const char *channel_fmt, int64_t id, const char *json);
+/* Raise cv:{chat_id} to version (never lowers it); best effort. For a page
+ * read from PostgreSQL at a version Redis did not know (a lost publish, a
+ * Redis restart). */
+void req_chat_version_raise(struct req *req, int64_t chat_id, int64_t version);
+/* After a revocation has committed: raise the user's auth epoch
+ * ae:{user_id} (authcache.h), so no process trusts its cached checks of
+ * the user's tokens any more, and publish json on user:{user_id} for
+ * chat-push (session.revoked), in one round trip. */
+void req_publish_revoked(struct req *req, int64_t user_id, const char *json);
+
+#endif
