@@ -17,6 +17,8 @@
 #include <string.h>
 
 #include "../../cgi/req.h"
+#include "../../cgi/req_input.h"
+#include "../../cgi/worker.h"
 
 /* The reply stream's buffer: what the validators wrote, for the checks. */
 static unsigned char out_buf[1 << 16];
@@ -69,6 +71,11 @@ static bool reply_check(void)
     return true;
 }
 
+/* Fields like those of POST /chats/{id}/messages and POST /chats. */
+static const struct str_field f_content = {"content", .required = true, .min = 1, .max = 4000,
+                                           .multiline = true};
+static const struct str_field f_title = {"title", .min = 1, .max = 128};
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct cfg cfg = {.body_limit = 65536};
@@ -108,8 +115,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         goto done;
     s = req_query(&req, "q");
     if (req_json_body_or_reply(&req, &root) ||
-        req_json_str_or_reply(&req, root, "content", true, 1, 4000, true, &s) ||
-        req_json_str_or_reply(&req, root, "title", false, 1, 128, false, &s) ||
+        req_json_str_or_reply(&req, root, &f_content, &s) ||
+        req_json_str_or_reply(&req, root, &f_title, &s) ||
         req_json_id_or_reply(&req, root, "reply_to", false, &v) ||
         req_json_id_or_reply(&req, root, "chat_id", true, &v))
         goto done;
