@@ -41,6 +41,7 @@
 #include "loop.h"
 #include "ops.h"
 #include "sub.h"
+#include "ws_op.h"
 
 #define WS_MAX_MSG (64 * 1024) /* API.md: 1009 past this */
 #define WS_PING_MS 15000       /* server pings keep nginx and NATs awake */
@@ -774,18 +775,13 @@ static void ws_forward(struct ws_state *w, const char *id, const char *path, con
     w->nops++;
 }
 
-static void ws_resume_op(struct ws_state *w, const char *id, const cJSON *root)
+static void ws_resume_op(struct ws_state *w, const char *id, const char *cursor)
 {
-    const cJSON *cur = cJSON_GetObjectItemCaseSensitive(root, "cursor");
     struct push_conn *c = w->c;
     struct hub_stream *s;
 
-    if (!cJSON_IsString(cur)) {
-        ws_reply_error(w, id, "invalid_request", "cursor must be a string");
-        return;
-    }
-    s = c->s ? hub_stream_resume(c->s->hub, cur->valuestring, c->user_id, c->session_id,
-                                 &sub_ws_ops, c, loop_unix())
+    s = c->s ? hub_stream_resume(c->s->hub, cursor, c->user_id, c->session_id, &sub_ws_ops, c,
+                                 loop_unix())
              : NULL;
     if (s && s != c->s) {
         struct hub_stream *old = c->s;
@@ -805,76 +801,41 @@ static void ws_resume_op(struct ws_state *w, const char *id, const cJSON *root)
 
 static void ws_op(struct ws_state *w, const char *text, size_t len)
 {
-    const char *why = NULL;
-    cJSON *root = json_parse(text, len, &why);
-    const cJSON *op, *idj, *v;
-    char *id = NULL, path[96];
-    int64_t chat_id = 0, seq;
+    const char *code, *why;
+    char path[96];
+    struct ws_client_op op;
     struct buf body;
 
-    if (!root || !cJSON_IsObject(root)) {
-        ws_reply_error(w, NULL, "invalid_request", why ? why : "an op is a JSON object");
-        goto out;
-    }
-    op = cJSON_GetObjectItemCaseSensitive(root, "op");
-    idj = cJSON_GetObjectItemCaseSensitive(root, "id");
-    if (idj && (cJSON_IsString(idj) || cJSON_IsNumber(idj)))
-        id = cJSON_PrintUnformatted(idj);
-    if (!id || !cJSON_IsString(op)) {
-        ws_reply_error(w, id, "invalid_request", "op and id (string or number) are required");
-        goto out;
-    }
-    if (strcmp(op->valuestring, "ping") == 0) {
-        ws_reply_ack(w, id, "{}", 2);
-        goto out;
-    }
-    if (strcmp(op->valuestring, "resume") == 0) {
-        ws_resume_op(w, id, root);
-        goto out;
-    }
-    v = cJSON_GetObjectItemCaseSensitive(root, "chat_id");
-    if (!v || json_get_id(v, &chat_id)) {
-        ws_reply_error(w, id, "invalid_request", "chat_id must be an id");
+    if (ws_client_op_parse(text, len, &op, &code, &why)) {
+        ws_reply_error(w, op.id, code, why);
         goto out;
     }
     buf_init(&body);
-    if (strcmp(op->valuestring, "send") == 0) {
-        const cJSON *content = cJSON_GetObjectItemCaseSensitive(root, "content");
-        const cJSON *cmid = cJSON_GetObjectItemCaseSensitive(root, "client_msg_id");
-
-        if (!cJSON_IsString(content) || !cJSON_IsString(cmid) || !*cmid->valuestring) {
-            ws_reply_error(w, id, "invalid_request", "send needs content and client_msg_id");
-            buf_release(&body);
-            goto out;
-        }
+    switch (op.kind) {
+    case WS_OP_PING: ws_reply_ack(w, op.id, "{}", 2); goto out_body;
+    case WS_OP_RESUME: ws_resume_op(w, op.id, op.cursor); goto out_body;
+    case WS_OP_SEND:
         buf_adds(&body, "{\"content\":");
-        buf_add_json_str(&body, content->valuestring, strlen(content->valuestring));
+        buf_add_json_str(&body, op.content, strlen(op.content));
         buf_adds(&body, ",\"client_msg_id\":");
-        buf_add_json_str(&body, cmid->valuestring, strlen(cmid->valuestring));
+        buf_add_json_str(&body, op.client_msg_id, strlen(op.client_msg_id));
         buf_addch(&body, '}');
-        snprintf(path, sizeof(path), "/api/v1/chats/%" PRId64 "/messages", chat_id);
-    } else if (strcmp(op->valuestring, "typing") == 0) {
+        snprintf(path, sizeof(path), "/api/v1/chats/%" PRId64 "/messages", op.chat_id);
+        break;
+    case WS_OP_TYPING:
         buf_adds(&body, "{}");
-        snprintf(path, sizeof(path), "/api/v1/chats/%" PRId64 "/typing", chat_id);
-    } else if (strcmp(op->valuestring, "read") == 0) {
-        v = cJSON_GetObjectItemCaseSensitive(root, "seq");
-        if (!v || json_get_int(v, 0, ((int64_t)1 << 53) - 1, &seq)) {
-            ws_reply_error(w, id, "invalid_request", "seq must be an integer");
-            buf_release(&body);
-            goto out;
-        }
-        buf_addf(&body, "{\"seq\":%" PRId64 "}", seq);
-        snprintf(path, sizeof(path), "/api/v1/chats/%" PRId64 "/read", chat_id);
-    } else {
-        ws_reply_error(w, id, "invalid_request", "unknown op");
-        buf_release(&body);
-        goto out;
+        snprintf(path, sizeof(path), "/api/v1/chats/%" PRId64 "/typing", op.chat_id);
+        break;
+    case WS_OP_READ:
+        buf_addf(&body, "{\"seq\":%" PRId64 "}", op.seq);
+        snprintf(path, sizeof(path), "/api/v1/chats/%" PRId64 "/read", op.chat_id);
+        break;
     }
-    ws_forward(w, id, path, body.s, body.len);
+    ws_forward(w, op.id, path, body.s, body.len);
+out_body:
     buf_release(&body);
 out:
-    free(id);
-    cJSON_Delete(root);
+    ws_client_op_release(&op);
 }
 
 /* ---- the loop's side ---- */
