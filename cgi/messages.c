@@ -367,7 +367,7 @@ void messages_search(struct req *req)
         return;
     }
     if (req_limit_or_reply(req, &limit) ||
-        req_query_int_or_reply(req, "chat_id", 1, (INT64_C(1) << 53) - 1, &chat, &has_chat))
+        req_query_int_or_reply(req, "chat_id", 1, JSON_INT_MAX, &chat, &has_chat))
         return;
     r = req_db_or_reply(req, &st_search,
                         (const char *[]){req_id_str(req, req->user_id), q,

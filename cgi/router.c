@@ -87,7 +87,7 @@ static long match_segment(const char *pat, size_t plen, const char *path, int64_
         return -1;
     memcpy(digits, path, len);
     digits[len] = '\0';
-    return json_parse_int(digits, 1, (INT64_C(1) << 53) - 1, param) ? -1 : (long)len;
+    return json_parse_int(digits, 1, JSON_INT_MAX, param) ? -1 : (long)len;
 }
 
 static bool match_path(const char *pat, const char *path, int64_t params[ROUTER_MAX_PARAMS])

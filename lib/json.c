@@ -238,7 +238,7 @@ int json_get_id(const cJSON *item, int64_t *out)
 {
     int64_t v;
 
-    if (!json_exact_int(item, &v) || v < 1 || v >= (int64_t)1 << 53)
+    if (!json_exact_int(item, &v) || v < 1 || v > JSON_INT_MAX)
         return CHAT_ERR_INVALID;
     *out = v;
     return 0;

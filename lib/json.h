@@ -25,7 +25,11 @@ bool json_utf8_valid(const char *s, size_t len);
  * message fit for a client. */
 cJSON *json_parse(const char *s, size_t len, const char **why);
 
-/* Read an id (integer in [1, 2^53)) from a number item. Returns 0 or CHAT_ERR_INVALID. */
+/* The largest integer a JSON number carries exactly, 2^53 - 1 (an IEEE 754
+ * double, RFC 8259 §6): ids, versions and seqs are at most this. */
+#define JSON_INT_MAX ((int64_t)(((uint64_t)1 << 53) - 1))
+
+/* Read an id (integer in [1, JSON_INT_MAX]) from a number item. Returns 0 or CHAT_ERR_INVALID. */
 int json_get_id(const cJSON *item, int64_t *out);
 
 /* Read an integer in [min, max] from a number item. Returns 0 or CHAT_ERR_INVALID. */

@@ -24,7 +24,6 @@
 #include "json.h"
 
 #define JWT_MAX_LEN 4096 /* bytes of a whole token; ours are about 300 */
-#define JWT_MAX_INT ((int64_t)1 << 53)
 
 /* base64url of {"alg":"HS256","typ":"JWT"} */
 static const char jwt_header_b64[] = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
@@ -126,7 +125,7 @@ static bool jwt_str_claim_is(const cJSON *obj, const char *name, const char *wan
 
 static int jwt_int_claim(const cJSON *obj, const char *name, int64_t min, int64_t *out)
 {
-    return json_get_int(cJSON_GetObjectItemCaseSensitive(obj, name), min, JWT_MAX_INT - 1, out);
+    return json_get_int(cJSON_GetObjectItemCaseSensitive(obj, name), min, JSON_INT_MAX, out);
 }
 
 /* Read the integer claims; all are required since jwt_sign writes them all. */

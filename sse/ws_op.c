@@ -66,7 +66,7 @@ int ws_client_op_parse(const char *text, size_t len, struct ws_client_op *op, co
         break;
     case WS_OP_READ:
         v = cJSON_GetObjectItemCaseSensitive(op->root, "seq");
-        if (!v || json_get_int(v, 0, ((int64_t)1 << 53) - 1, &op->seq))
+        if (!v || json_get_int(v, 0, JSON_INT_MAX, &op->seq))
             return fail(code, why, "invalid_request", "seq must be an integer");
         break;
     case WS_OP_PING:

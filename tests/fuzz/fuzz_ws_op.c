@@ -11,8 +11,7 @@
 #include <string.h>
 
 #include "../../sse/ws_op.h"
-
-#define ID_MAX (((int64_t)1 << 53) - 1)
+#include "json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -33,11 +32,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         /* fall through */
     case WS_OP_TYPING:
-        if (op.chat_id < 1 || op.chat_id > ID_MAX)
+        if (op.chat_id < 1 || op.chat_id > JSON_INT_MAX)
             abort();
         break;
     case WS_OP_READ:
-        if (op.chat_id < 1 || op.chat_id > ID_MAX || op.seq < 0 || op.seq > ID_MAX)
+        if (op.chat_id < 1 || op.chat_id > JSON_INT_MAX || op.seq < 0 || op.seq > JSON_INT_MAX)
             abort();
         break;
     case WS_OP_RESUME:
