@@ -33,9 +33,7 @@ BEGIN
     RETURNING * INTO m;
     UPDATE chat_members SET read_seq = m.seq, delivered_seq = m.seq
     WHERE chat_id = p_chat AND user_id = p_sender;
-    INSERT INTO chat_changes (chat_id, version, type, seq) VALUES (p_chat, c.version, 'message.created', m.seq);
+    event := chat_change_add(p_chat, c.version, 'message.created', m.seq, NULL, NULL);
     status := 'created';
     message := message_json(m);
-    event := json_build_object('type', 'message.created', 'chat_id', p_chat,
-                               'version', c.version, 'message', message);
 END $$;
