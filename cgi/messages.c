@@ -67,8 +67,8 @@ static int client_msg_id_or_reply(struct req *req, const cJSON *body, const char
 }
 
 static const struct db_stmt st_post = {
-    "message_post", "SELECT status, message, event FROM message_post($1, $2, $3, $4, $5)", 5,
-    false};
+    "message_post", "SELECT status, message, event, version FROM message_post($1, $2, $3, $4, $5)",
+    5, false};
 
 void messages_create(struct req *req)
 {
@@ -100,7 +100,7 @@ void messages_create(struct req *req)
         req_reply(req, 201, PQgetvalue(r, 0, 1), -1);
     } else {
         /* Committed: answer 201 whatever PUBLISH does (DESIGN.md). */
-        req_publish(req, "chat:%lld", req->params[0], PQgetvalue(r, 0, 2));
+        req_publish_change(req, req->params[0], db_int(r, 0, 3), PQgetvalue(r, 0, 2));
         req_reply(req, 201, PQgetvalue(r, 0, 1), -1);
     }
 }
@@ -267,8 +267,8 @@ void messages_typing(struct req *req)
 }
 
 static const struct db_stmt st_change = {
-    "message_change", "SELECT status, message, event FROM message_change($1, $2, $3, $4, $5)", 5,
-    false};
+    "message_change",
+    "SELECT status, message, event, version FROM message_change($1, $2, $3, $4, $5)", 5, false};
 
 /* PATCH or DELETE /chats/{id}/messages/{seq}: a durable change with its
  * own version, published like a send. */
@@ -294,7 +294,7 @@ static void change(struct req *req, const char *content)
         req_error(req, 409, "message_deleted", "the message was deleted");
     } else {
         if (strcmp(status, "ok") == 0)
-            req_publish(req, "chat:%lld", req->params[0], PQgetvalue(r, 0, 2));
+            req_publish_change(req, req->params[0], db_int(r, 0, 3), PQgetvalue(r, 0, 2));
         if (content)
             req_reply(req, 200, PQgetvalue(r, 0, 1), -1);
         else

@@ -1,8 +1,11 @@
--- chat_create_direct:
--- POST /chats {type: direct}. status: created | existing | not_found (no such user) | self.
+-- chat_create_direct: POST /chats {type: direct}. status: created |
+-- existing | not_found (no such user) | self. event and version: the
+-- chat.created to publish (created only).
 CREATE OR REPLACE FUNCTION chat_create_direct(p_user bigint, p_other bigint,
-                                              OUT status text, OUT chat_id bigint, OUT event json)
+                                              OUT status text, OUT chat_id bigint, OUT event json,
+                                              OUT version bigint)
 LANGUAGE plpgsql AS $$
+#variable_conflict use_column
 DECLARE k text; lo bigint; hi bigint; c chats;
 BEGIN
     IF p_user = p_other THEN status := 'self'; RETURN; END IF;
@@ -22,5 +25,6 @@ BEGIN
     chat_id := c.id;
     event := chat_change_add(c.id, 1, 'chat.created', NULL, p_user,
                              jsonb_build_object('member_ids', ARRAY[lo, hi]));
+    version := 1;
     status := 'created';
 END $$;

@@ -1,11 +1,13 @@
--- chat_create_group:
--- POST /chats {type: group}. p_members excludes nobody: the creator is
--- added as admin whether listed or not. status: created | not_found | too_many.
--- members: the member ids, space-separated, for publishing on user:{id}.
+-- chat_create_group: POST /chats {type: group}. p_members excludes
+-- nobody: the creator is added as admin whether listed or not. status:
+-- created | not_found | too_many. event and version: the chat.created to
+-- publish; members: the member ids, ascending, for publishing on
+-- user:{id} (created only).
 CREATE OR REPLACE FUNCTION chat_create_group(p_user bigint, p_title text, p_members bigint[], p_max int,
                                              OUT status text, OUT chat_id bigint, OUT event json,
-                                             OUT members text)
+                                             OUT version bigint, OUT members bigint[])
 LANGUAGE plpgsql AS $$
+#variable_conflict use_column
 DECLARE ids bigint[]; c chats;
 BEGIN
     SELECT array_agg(DISTINCT x ORDER BY x) INTO ids
@@ -22,5 +24,6 @@ BEGIN
     event := chat_change_add(c.id, 1, 'chat.created', NULL, p_user,
                              jsonb_build_object('member_ids', ids));
     status := 'created';
-    members := array_to_string(ids, ' ');
+    version := 1;
+    members := ids;
 END $$;

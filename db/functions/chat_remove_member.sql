@@ -1,9 +1,11 @@
 -- chat_remove_member:
 -- DELETE /chats/{id}/members/{user}: an admin removes, or a member leaves.
 -- status: ok | not_found (chat, or target not a member) | forbidden | direct.
+-- event and version: the member.left to publish (ok only).
 CREATE OR REPLACE FUNCTION chat_remove_member(p_chat bigint, p_actor bigint, p_user bigint,
-                                              OUT status text, OUT event json)
+                                              OUT status text, OUT event json, OUT version bigint)
 LANGUAGE plpgsql AS $$
+#variable_conflict use_column
 DECLARE c chats; r text;
 BEGIN
     SELECT ch.* INTO c FROM chats ch JOIN chat_members cm ON cm.chat_id = ch.id
@@ -18,5 +20,6 @@ BEGIN
                      last_activity_at = now()
     WHERE id = p_chat RETURNING * INTO c;
     event := chat_change_add(p_chat, c.version, 'member.left', NULL, p_user, NULL);
+    version := c.version;
     status := 'ok';
 END $$;

@@ -1,11 +1,13 @@
 -- message_change:
 -- PATCH /chats/{id}/messages/{seq} (sender only) and DELETE (sender or
 -- admin; a tombstone with empty content). status: ok | not_found |
--- forbidden | deleted (already a tombstone) | unchanged.
+-- forbidden | deleted (already a tombstone) | unchanged. event and
+-- version: the message.updated or message.deleted to publish (ok only).
 CREATE OR REPLACE FUNCTION message_change(p_chat bigint, p_actor bigint, p_seq bigint, p_content text,
                                           p_delete boolean, OUT status text, OUT message json,
-                                          OUT event json)
+                                          OUT event json, OUT version bigint)
 LANGUAGE plpgsql AS $$
+#variable_conflict use_column
 DECLARE c chats; m messages; r text;
 BEGIN
     SELECT ch.* INTO c FROM chats ch JOIN chat_members cm ON cm.chat_id = ch.id
@@ -34,6 +36,7 @@ BEGIN
     event := chat_change_add(p_chat, c.version,
                              CASE WHEN p_delete THEN 'message.deleted' ELSE 'message.updated' END,
                              p_seq, p_actor, NULL);
+    version := c.version;
     message := message_json(m);
     status := 'ok';
 END $$;

@@ -1,9 +1,13 @@
--- message_post:
--- POST /chats/{id}/messages. status: created | replayed | reused | not_found | bad_reply.
+-- message_post: POST /chats/{id}/messages. status: created | replayed |
+-- reused | not_found | bad_reply. message: the message (also when
+-- replayed or reused); event and version: the message.created to publish
+-- after COMMIT (created only).
 CREATE OR REPLACE FUNCTION message_post(p_chat bigint, p_sender bigint, p_content text,
                                         p_client_msg_id text, p_reply_to bigint,
-                                        OUT status text, OUT message json, OUT event json)
+                                        OUT status text, OUT message json, OUT event json,
+                                        OUT version bigint)
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+#variable_conflict use_column
 DECLARE c chats; m messages;
 BEGIN
     -- Lock the chat first: concurrent retries of one client_msg_id then
@@ -34,6 +38,7 @@ BEGIN
     UPDATE chat_members SET read_seq = m.seq, delivered_seq = m.seq
     WHERE chat_id = p_chat AND user_id = p_sender;
     event := chat_change_add(p_chat, c.version, 'message.created', m.seq, NULL, NULL);
+    version := c.version;
     status := 'created';
     message := message_json(m);
 END $$;
