@@ -11,7 +11,8 @@
 #      (check_function_bodies off while loading, as pg_dump does; then each
 #      function of the schema goes through its language's validator), so
 #      the order need not follow the calls. A function no file defines any
-#      more is dropped by a migration.
+#      more, or whose arguments or result type change, is dropped by a
+#      migration (as 0015_write_outcomes.sql does).
 # Arguments are psql connection options (-h, -p, -U, -d).
 set -euo pipefail
 db=$(cd "$(dirname "$0")" && pwd)
@@ -42,7 +43,12 @@ for f in "$dir"/[0-9][0-9][0-9][0-9]_*.sql; do
         -c "INSERT INTO schema_migrations (name, sha256) VALUES ('$name', '$sum')"
 done
 
-load=(-c "SET check_function_bodies = off")
+# Replacing a trigger takes a SHARE ROW EXCLUSIVE lock on its table. A start
+# while chat-api writes (chatctl start after PostgreSQL restarted) must wait
+# for the writers, not deadlock with them: take the locks first, in the
+# order the write functions take theirs (messages, then chat_changes).
+load=(-c "SET check_function_bodies = off"
+    -c "LOCK TABLE messages, chat_changes IN SHARE ROW EXCLUSIVE MODE")
 while IFS= read -r f; do load+=(-f "$f"); done < <(
     find "$db/functions" -maxdepth 1 -name '*.sql' | LC_ALL=C sort)
 psql_ "$@" --single-transaction "${load[@]}" -c "SET check_function_bodies = on" -c "
