@@ -1,8 +1,8 @@
--- changes_page:
--- GET /chats/{id}/changes: every durable change after p_since, in version
--- order (versions are gapless, so a page is a version range); version is
--- the last one the page covers, where the next page starts. NULL when
--- p_user is not a member.
+-- changes_page: GET /chats/{id}/changes: every durable change after p_since,
+-- in version order (versions are gapless, so a page is a version range);
+-- version is the last one the page covers, where the next page starts. NULL
+-- when p_user is not a member.
+-- Called by cgi/messages.c (GET /changes).
 CREATE OR REPLACE FUNCTION changes_page(p_chat bigint, p_user bigint, p_since bigint, p_limit int)
 RETURNS json
 LANGUAGE plpgsql STABLE AS $$

@@ -1,12 +1,12 @@
--- chat_add_members:
--- POST /chats/{id}/members. One member.joined per added user; users already
--- in the chat are skipped. status: ok | not_found (chat) | forbidden |
--- direct | no_user | too_many. events, versions, user_ids: the
--- member.joined events to publish, in version order, with the version of
--- each and the user it adds (ok only; empty when nobody was added).
-CREATE OR REPLACE FUNCTION chat_add_members(p_chat bigint, p_actor bigint, p_users bigint[], p_max int,
-                                            OUT status text, OUT events json[], OUT versions bigint[],
-                                            OUT user_ids bigint[])
+-- chat_add_members: POST /chats/{id}/members. One member.joined per added
+-- user; users already in the chat are skipped. status: ok | not_found (chat)
+-- | forbidden | direct | no_user | too_many. events, versions, user_ids: the
+-- member.joined events to publish, in version order, with the version of each
+-- and the user it adds (ok only; empty when nobody was added).
+-- Called by cgi/chats.c (chats_members_add).
+CREATE OR REPLACE FUNCTION chat_add_members(
+    p_chat bigint, p_actor bigint, p_users bigint[], p_max int, OUT status text, OUT events json[],
+    OUT versions bigint[], OUT user_ids bigint[])
 LANGUAGE plpgsql AS $$
 DECLARE c chats; r text; u bigint;
 BEGIN

@@ -1,6 +1,7 @@
 -- chat_create_direct: POST /chats {type: direct}. status: created |
 -- existing | not_found (no such user) | self. event and version: the
 -- chat.created to publish (created only).
+-- Called by cgi/chats.c (create_direct).
 CREATE OR REPLACE FUNCTION chat_create_direct(p_user bigint, p_other bigint,
                                               OUT status text, OUT chat_id bigint, OUT event json,
                                               OUT version bigint)

@@ -3,9 +3,10 @@
 -- created | not_found | too_many. event and version: the chat.created to
 -- publish; members: the member ids, ascending, for publishing on
 -- user:{id} (created only).
-CREATE OR REPLACE FUNCTION chat_create_group(p_user bigint, p_title text, p_members bigint[], p_max int,
-                                             OUT status text, OUT chat_id bigint, OUT event json,
-                                             OUT version bigint, OUT members bigint[])
+-- Called by cgi/chats.c (create_group).
+CREATE OR REPLACE FUNCTION chat_create_group(
+    p_user bigint, p_title text, p_members bigint[], p_max int, OUT status text, OUT chat_id bigint,
+    OUT event json, OUT version bigint, OUT members bigint[])
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE ids bigint[]; c chats;

@@ -1,9 +1,10 @@
--- chat_mark:
--- POST /chats/{id}/read and /delivered: p_read or p_delivered may be NULL.
--- No row when p_user is not a member; moved says whether a marker changed.
-CREATE OR REPLACE FUNCTION chat_mark(p_chat bigint, p_user bigint, p_read bigint, p_delivered bigint,
-                                     OUT read_seq bigint, OUT delivered_seq bigint, OUT moved boolean)
-RETURNS SETOF record
+-- chat_mark: POST /chats/{id}/read and /delivered: p_read or p_delivered may
+-- be NULL. No row when p_user is not a member; moved says whether a marker
+-- changed.
+-- Called by cgi/messages.c.
+CREATE OR REPLACE FUNCTION chat_mark(
+    p_chat bigint, p_user bigint, p_read bigint, p_delivered bigint, OUT read_seq bigint,
+    OUT delivered_seq bigint, OUT moved boolean) RETURNS SETOF record
 LANGUAGE plpgsql AS $$
 DECLARE last bigint; old_r bigint; old_d bigint;
 BEGIN

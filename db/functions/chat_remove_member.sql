@@ -1,7 +1,8 @@
--- chat_remove_member:
--- DELETE /chats/{id}/members/{user}: an admin removes, or a member leaves.
--- status: ok | not_found (chat, or target not a member) | forbidden | direct.
--- event and version: the member.left to publish (ok only).
+-- chat_remove_member: DELETE /chats/{id}/members/{user}: an admin removes, or
+-- a member leaves. status: ok | not_found (chat, or target not a member) |
+-- forbidden | direct. event and version: the member.left to publish (ok
+-- only).
+-- Called by cgi/chats.c (chats_members_remove).
 CREATE OR REPLACE FUNCTION chat_remove_member(p_chat bigint, p_actor bigint, p_user bigint,
                                               OUT status text, OUT event json, OUT version bigint)
 LANGUAGE plpgsql AS $$

@@ -1,5 +1,6 @@
 -- chat_update_title: PATCH /chats/{id}. status: ok | not_found | forbidden
 -- | direct. event and version: the chat.updated to publish (ok only).
+-- Called by cgi/chats.c (chats_update).
 CREATE OR REPLACE FUNCTION chat_update_title(p_chat bigint, p_actor bigint, p_title text,
                                              OUT status text, OUT event json, OUT version bigint)
 LANGUAGE plpgsql AS $$

@@ -1,11 +1,11 @@
--- message_change:
--- PATCH /chats/{id}/messages/{seq} (sender only) and DELETE (sender or
--- admin; a tombstone with empty content). status: ok | not_found |
--- forbidden | deleted (already a tombstone) | unchanged. event and
--- version: the message.updated or message.deleted to publish (ok only).
-CREATE OR REPLACE FUNCTION message_change(p_chat bigint, p_actor bigint, p_seq bigint, p_content text,
-                                          p_delete boolean, OUT status text, OUT message json,
-                                          OUT event json, OUT version bigint)
+-- message_change: PATCH /chats/{id}/messages/{seq} (sender only) and DELETE
+-- (sender or admin; a tombstone with empty content). status: ok | not_found |
+-- forbidden | deleted (already a tombstone) | unchanged. event and version:
+-- the message.updated or message.deleted to publish (ok only).
+-- Called by cgi/messages.c (PATCH and DELETE).
+CREATE OR REPLACE FUNCTION message_change(
+    p_chat bigint, p_actor bigint, p_seq bigint, p_content text, p_delete boolean, OUT status text,
+    OUT message json, OUT event json, OUT version bigint)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE c chats; m messages; r text;

@@ -2,6 +2,7 @@
 -- reused | not_found | bad_reply. message: the message (also when
 -- replayed or reused); event and version: the message.created to publish
 -- after COMMIT (created only).
+-- Called by cgi/messages.c (messages_create).
 CREATE OR REPLACE FUNCTION message_post(p_chat bigint, p_sender bigint, p_content text,
                                         p_client_msg_id text, p_reply_to bigint,
                                         OUT status text, OUT message json, OUT event json,

@@ -7,8 +7,10 @@
 -- version come from one snapshot (a STABLE function sees its calling
 -- statement's). NULL page: not a member, or no chat. A generic plan, not
 -- re-planned per call (measured in bench/).
-CREATE OR REPLACE FUNCTION messages_page_at(p_chat bigint, p_user bigint, p_before bigint, p_after bigint,
-                                            p_around bigint, p_limit int, OUT page text, OUT version bigint)
+-- Called by cgi/messages.c (page_from_db).
+CREATE OR REPLACE FUNCTION messages_page_at(
+    p_chat bigint, p_user bigint, p_before bigint, p_after bigint, p_around bigint, p_limit int,
+    OUT page text, OUT version bigint)
 LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 DECLARE last bigint; lo bigint; hi bigint; body text;
 BEGIN

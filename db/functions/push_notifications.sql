@@ -1,11 +1,11 @@
--- push_notifications:
--- The notifications of one push, one per device of p_user:
--- [{id, pushkey, gateway_url, body}], body in the request shape of
+-- push_notifications: The notifications of one push, one per device of
+-- p_user: [{id, pushkey, gateway_url, body}], body in the request shape of
 -- Matrix's push gateway API (/_matrix/push/v1/notify). Empty when the user
--- left the chat, already read that message, or it was deleted. unread is
--- the user's unread messages over all chats (Matrix's badge count).
-CREATE OR REPLACE FUNCTION push_notifications(p_user bigint, p_chat bigint, p_version bigint, p_seq bigint)
-RETURNS json
+-- left the chat, already read that message, or it was deleted. unread is the
+-- user's unread messages over all chats (Matrix's badge count).
+-- Called by notify/push.c.
+CREATE OR REPLACE FUNCTION push_notifications(
+    p_user bigint, p_chat bigint, p_version bigint, p_seq bigint) RETURNS json
 LANGUAGE sql STABLE AS $$
     SELECT coalesce(json_agg(json_build_object('id', s.id, 'pushkey', s.pushkey,
         'gateway_url', s.gateway_url,

@@ -1,5 +1,6 @@
 -- push_subscription_json: the push subscription object of API.md
 -- "Outgoing webhooks and push".
+-- Called by cgi/push.c.
 CREATE OR REPLACE FUNCTION push_subscription_json(s push_subscriptions) RETURNS json
 LANGUAGE sql STABLE AS $$
     SELECT json_build_object('id', s.id, 'app_id', s.app_id, 'pushkey', s.pushkey,

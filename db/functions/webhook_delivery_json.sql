@@ -1,5 +1,6 @@
 -- webhook_delivery_json: a delivery with its attempts, as API.md "Outgoing
 -- webhooks and push" lists them (no bodies are kept).
+-- Called by cgi/webhooks.c.
 CREATE OR REPLACE FUNCTION webhook_delivery_json(d webhook_deliveries) RETURNS json
 LANGUAGE sql STABLE AS $$
     SELECT json_build_object('id', d.id, 'webhook_id', d.webhook_id, 'event_type', d.type,
