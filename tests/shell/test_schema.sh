@@ -42,7 +42,7 @@ PGCONN=(-h "$work" -p 5432)
 "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w -t 60 start \
     -o "-c listen_addresses='' -c unix_socket_directories=$work -c port=5432 -c fsync=off" \
     >/dev/null || { cat "$work/pg.log"; exit 1; }
-sup() { psql -X -q -v ON_ERROR_STOP=1 "${PGCONN[@]}" -U chat "$@"; }
+sup() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 "${PGCONN[@]}" -U chat "$@"; }
 
 fresh_db() {
     sup -d postgres -c "DROP DATABASE IF EXISTS chat" -c "CREATE DATABASE chat"
