@@ -76,26 +76,19 @@ static int member_ids_or_reply(struct req *req, const cJSON *body, int max, stru
     return 0;
 }
 
-/* Publish a chat.created (or member.joined) event on the chat and on each
- * member's user channel. */
-static void publish_to_members(struct req *req, int64_t chat_id, const char *event, const char *ids)
+/* Publish a chat.created event (of version) on the chat and on the user
+ * channel of each of its n members. */
+static void publish_to_members(struct req *req, int64_t chat_id, int64_t version, const char *event,
+                               const int64_t *ids, int n)
 {
-    req_publish(req, "chat:%lld", chat_id, event);
-    for (const char *p = ids; *p;) {
-        char *end;
-        long long id = strtoll(p, &end, 10);
-        if (end == p) {
-            p++;
-            continue;
-        }
-        req_publish(req, "user:%lld", id, event);
-        p = end;
-    }
+    req_publish_change(req, chat_id, version, event);
+    for (int i = 0; i < n; i++)
+        req_publish(req, "user:%lld", ids[i], event);
 }
 
 static const struct db_stmt st_create_direct = {
-    "chat_create_direct", "SELECT status, chat_id, event FROM chat_create_direct($1, $2)", 2,
-    false};
+    "chat_create_direct", "SELECT status, chat_id, event, version FROM chat_create_direct($1, $2)",
+    2, false};
 
 static const struct outcome direct_outcomes[] = {
     {"not_found", .http = 400, "invalid_request", "member_ids: no such user"},
@@ -135,18 +128,16 @@ static void create_direct(struct req *req, const cJSON *body)
     o = req_outcome_or_reply(req, direct_outcomes, PQgetvalue(r, 0, 0));
     if (!o)
         return;
-    if (o->http == 201) {
-        char pair[64];
-        snprintf(pair, sizeof(pair), "%" PRId64 " %" PRId64, req->user_id, other);
-        publish_to_members(req, db_int(r, 0, 1), PQgetvalue(r, 0, 2), pair);
-    }
+    if (o->http == 201)
+        publish_to_members(req, db_int(r, 0, 1), db_int(r, 0, 3), PQgetvalue(r, 0, 2),
+                           (const int64_t[]){req->user_id, other}, 2);
     reply_chat(req, o->http, db_int(r, 0, 1));
 }
 
-static const struct db_stmt st_create_group = {
-    "chat_create_group",
-    "SELECT status, chat_id, event, members FROM chat_create_group($1, $2, $3::bigint[], $4)", 4,
-    false};
+static const struct db_stmt st_create_group = {"chat_create_group",
+                                               "SELECT status, chat_id, event, version, members "
+                                               "FROM chat_create_group($1, $2, $3::bigint[], $4)",
+                                               4, false};
 
 static const struct outcome group_outcomes[] = {
     {"not_found", .http = 400, "invalid_request", "member_ids: no such user"},
@@ -158,7 +149,8 @@ static void create_group(struct req *req, const cJSON *body)
 {
     const char *title;
     struct buf ids = BUF_INIT;
-    int count, max = req->w->cfg->max_group_members;
+    int count, n, max = req->w->cfg->max_group_members;
+    int64_t *members;
     PGresult *r;
 
     if (req_json_str_or_reply(req, body, &f_title, &title) ||
@@ -169,7 +161,9 @@ static void create_group(struct req *req, const cJSON *body)
         (const char *[]){req_id_str(req, req->user_id), title, ids.s, req_id_str(req, max)});
     if (!r || !req_outcome_or_reply(req, group_outcomes, PQgetvalue(r, 0, 0), max))
         goto out_release_ids;
-    publish_to_members(req, db_int(r, 0, 1), PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3));
+    n = db_int_array(r, 0, 4, &members);
+    publish_to_members(req, db_int(r, 0, 1), db_int(r, 0, 3), PQgetvalue(r, 0, 2), members, n);
+    free(members);
     reply_chat(req, 201, db_int(r, 0, 1));
 out_release_ids:
     buf_release(&ids);
@@ -265,7 +259,8 @@ static int member_status_or_reply(struct req *req, const char *status)
 }
 
 static const struct db_stmt st_update_title = {
-    "chat_update_title", "SELECT status, event FROM chat_update_title($1, $2, $3)", 3, false};
+    "chat_update_title", "SELECT status, event, version FROM chat_update_title($1, $2, $3)", 3,
+    false};
 
 void chats_update(struct req *req)
 {
@@ -280,7 +275,7 @@ void chats_update(struct req *req)
         (const char *[]){req_id_str(req, req->params[0]), req_id_str(req, req->user_id), title});
     if (!r || member_status_or_reply(req, PQgetvalue(r, 0, 0)))
         return;
-    req_publish(req, "chat:%lld", req->params[0], PQgetvalue(r, 0, 1));
+    req_publish_change(req, req->params[0], db_int(r, 0, 2), PQgetvalue(r, 0, 1));
     reply_chat(req, 200, req->params[0]);
 }
 
@@ -314,10 +309,15 @@ void chats_members_list(struct req *req)
     req_reply_page(req, "members", r, 0, limit, (const int[]){1}, 1);
 }
 
-static const struct db_stmt st_add = {"chat_add_members",
-                                      "SELECT status, events, array_to_string(user_ids, ' ') "
-                                      "FROM chat_add_members($1, $2, $3::bigint[], $4)",
-                                      4, false};
+/* One row per member.joined, in version order (one row with NULL event
+ * when none was added or status is not ok). */
+static const struct db_stmt st_add = {
+    "chat_add_members",
+    "SELECT f.status, e.event, e.version, e.user_id "
+    "FROM chat_add_members($1, $2, $3::bigint[], $4) f "
+    "LEFT JOIN LATERAL unnest(f.events, f.versions, f.user_ids) WITH ORDINALITY "
+    "  AS e(event, version, user_id, n) ON true ORDER BY e.n",
+    4, false};
 
 void chats_members_add(struct req *req)
 {
@@ -325,8 +325,6 @@ void chats_members_add(struct req *req)
     struct buf ids = BUF_INIT;
     int count, max = req->w->cfg->max_group_members;
     PGresult *r;
-    char *events, *line, *save = NULL;
-    const char *users;
 
     if (req_json_body_or_reply(req, &body) || member_ids_or_reply(req, body, max, &ids, &count))
         goto out_release_ids;
@@ -336,15 +334,11 @@ void chats_members_add(struct req *req)
                                          req_id_str(req, max)});
     if (!r || member_status_or_reply(req, PQgetvalue(r, 0, 0)))
         goto out_release_ids;
-    /* One member.joined per added user, in version order, one a line. */
-    events = req_defer(req, free, strdup(PQgetvalue(r, 0, 1)));
-    users = PQgetvalue(r, 0, 2);
-    for (line = strtok_r(events, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char *end;
-        long long uid = strtoll(users, &end, 10);
-        users = end;
-        req_publish(req, "chat:%lld", req->params[0], line);
-        req_publish(req, "user:%lld", uid, line);
+    for (int i = 0; i < PQntuples(r); i++) {
+        if (db_is_null(r, i, 1))
+            continue;
+        req_publish_change(req, req->params[0], db_int(r, i, 2), PQgetvalue(r, i, 1));
+        req_publish(req, "user:%lld", db_int(r, i, 3), PQgetvalue(r, i, 1));
     }
     reply_chat(req, 200, req->params[0]);
 out_release_ids:
@@ -352,7 +346,8 @@ out_release_ids:
 }
 
 static const struct db_stmt st_remove = {
-    "chat_remove_member", "SELECT status, event FROM chat_remove_member($1, $2, $3)", 3, false};
+    "chat_remove_member", "SELECT status, event, version FROM chat_remove_member($1, $2, $3)", 3,
+    false};
 
 void chats_members_remove(struct req *req)
 {
@@ -363,7 +358,7 @@ void chats_members_remove(struct req *req)
 
     if (!r || member_status_or_reply(req, PQgetvalue(r, 0, 0)))
         return;
-    req_publish(req, "chat:%lld", req->params[0], PQgetvalue(r, 0, 1));
+    req_publish_change(req, req->params[0], db_int(r, 0, 2), PQgetvalue(r, 0, 1));
     req_publish(req, "user:%lld", req->params[1], PQgetvalue(r, 0, 1));
     req_no_content(req);
 }

@@ -77,8 +77,8 @@ static int client_msg_id_or_reply(struct req *req, const cJSON *body, const char
 }
 
 static const struct db_stmt st_post = {
-    "message_post", "SELECT status, message, event FROM message_post($1, $2, $3, $4, $5)", 5,
-    false};
+    "message_post", "SELECT status, message, event, version FROM message_post($1, $2, $3, $4, $5)",
+    5, false};
 
 enum { POST_COMMITTED, POST_REPLAYED };
 
@@ -115,7 +115,7 @@ void messages_create(struct req *req)
     if (o->action == POST_REPLAYED)
         req_header(req, "Idempotent-Replayed", "true");
     else /* committed: answer 201 whatever PUBLISH does (DESIGN.md) */
-        req_publish(req, "chat:%lld", req->params[0], PQgetvalue(r, 0, 2));
+        req_publish_change(req, req->params[0], db_int(r, 0, 3), PQgetvalue(r, 0, 2));
     req_reply(req, o->http, PQgetvalue(r, 0, 1), -1);
 }
 
@@ -281,8 +281,8 @@ void messages_typing(struct req *req)
 }
 
 static const struct db_stmt st_change = {
-    "message_change", "SELECT status, message, event FROM message_change($1, $2, $3, $4, $5)", 5,
-    false};
+    "message_change",
+    "SELECT status, message, event, version FROM message_change($1, $2, $3, $4, $5)", 5, false};
 
 enum { CHANGE_UNCHANGED, CHANGE_PUBLISH };
 
@@ -320,7 +320,7 @@ static void change(struct req *req, const char *content)
     if (!o)
         return;
     if (o->action == CHANGE_PUBLISH)
-        req_publish(req, "chat:%lld", req->params[0], PQgetvalue(r, 0, 2));
+        req_publish_change(req, req->params[0], db_int(r, 0, 3), PQgetvalue(r, 0, 2));
     if (content)
         req_reply(req, o->http, PQgetvalue(r, 0, 1), -1);
     else

@@ -145,19 +145,6 @@ static const struct req_script publish_script = {
 
 #define CHAT_VERSION_TTL_S 86400
 
-/* The top-level "version" of a chat event, or 0 (receipts and typing have
- * none). */
-static int64_t event_version(const char *json)
-{
-    cJSON *ev = cJSON_Parse(json);
-    int64_t v = 0;
-
-    if (ev && json_get_id(cJSON_GetObjectItemCaseSensitive(ev, "version"), &v))
-        v = 0;
-    cJSON_Delete(ev);
-    return v;
-}
-
 static void publish_with(struct req *req, const char *key, const char *op, int64_t value, int ttl_s,
                          const char *channel, const char *json)
 {
@@ -170,17 +157,18 @@ static void publish_with(struct req *req, const char *key, const char *op, int64
 
 void req_publish(struct req *req, const char *channel_fmt, int64_t id, const char *json)
 {
-    char channel[64], key[48];
-    int64_t version = 0;
+    char channel[64];
 
     snprintf(channel, sizeof(channel), channel_fmt, (long long)id);
-    if (strncmp(channel, "chat:", 5) == 0)
-        version = event_version(json);
-    if (!version) {
-        req_redis(req, "PUBLISH %s %s", channel, json);
-        return;
-    }
-    snprintf(key, sizeof(key), "cv:%lld", (long long)id);
+    req_redis(req, "PUBLISH %s %s", channel, json);
+}
+
+void req_publish_change(struct req *req, int64_t chat_id, int64_t version, const char *json)
+{
+    char channel[48], key[48];
+
+    snprintf(channel, sizeof(channel), "chat:%lld", (long long)chat_id);
+    snprintf(key, sizeof(key), "cv:%lld", (long long)chat_id);
     publish_with(req, key, "max", version, CHAT_VERSION_TTL_S, channel, json);
 }
 

@@ -40,10 +40,15 @@ uint64_t req_redis_reconnects(void);
 
 /* Publish a JSON event on channel_fmt with id ("chat:%lld", "user:%lld").
  * Best effort: a failure is logged and the context reset; PostgreSQL is
- * the record and streams backfill from it. An event on a chat channel that
- * carries a version also raises cv:{id} to it in the same round trip
- * (pagecache.h). */
+ * the record and streams backfill from it. For events without a version
+ * (receipt, typing) and for user channels; a chat's durable events go
+ * through req_publish_change. */
 void req_publish(struct req *req, const char *channel_fmt, int64_t id, const char *json);
+/* Publish a durable event json of chat_id (the event a write function
+ * returned, with its version: a column of its own, db/functions/) on
+ * chat:{chat_id}, and raise cv:{chat_id} to version in the same round trip
+ * (pagecache.h). Best effort, as req_publish. */
+void req_publish_change(struct req *req, int64_t chat_id, int64_t version, const char *json);
 /* Raise cv:{chat_id} to version (never lowers it); best effort. For a page
  * read from PostgreSQL at a version Redis did not know (a lost publish, a
  * Redis restart). */

@@ -275,3 +275,41 @@ bool db_is_null(const PGresult *r, int row, int col)
 {
     return row >= PQntuples(r) || col >= PQnfields(r) || PQgetisnull(r, row, col);
 }
+
+int db_int_array(const PGresult *r, int row, int col, int64_t **out)
+{
+    const char *p;
+    char *end;
+    int n = 0, cap = 0;
+    int64_t *v = NULL, *grown;
+
+    *out = NULL;
+    if (db_is_null(r, row, col))
+        return 0;
+    p = PQgetvalue(r, row, col);
+    if (*p++ != '{')
+        return -1;
+    while (*p != '}') {
+        if (n > 0 && *p++ != ',')
+            goto bad;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 8;
+            grown = realloc(v, (size_t)cap * sizeof(*v));
+            if (!grown)
+                goto bad;
+            v = grown;
+        }
+        v[n] = strtoll(p, &end, 10);
+        if (end == p)
+            goto bad;
+        p = end;
+        n++;
+    }
+    if (p[1])
+        goto bad;
+    *out = v;
+    return n;
+bad:
+    free(v);
+    return -1;
+}

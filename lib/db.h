@@ -82,5 +82,11 @@ uint64_t db_reconnects(void);
 int64_t db_int(const PGresult *r, int row, int col);
 /* true if column col of row is SQL NULL or the row does not exist. */
 bool db_is_null(const PGresult *r, int row, int col);
+/* Value of row, column col, a one-dimensional integer array (bigint[] in
+ * PostgreSQL's text output: "{1,2,3}", no NULL elements), into *out:
+ * malloc'd, the caller frees it; NULL when empty. Returns the number of
+ * elements (0 for SQL NULL, an absent row or "{}"), or -1 on anything
+ * else (out of memory, another shape) with *out NULL. */
+int db_int_array(const PGresult *r, int row, int col, int64_t **out);
 
 #endif

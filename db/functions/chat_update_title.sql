@@ -1,0 +1,21 @@
+-- chat_update_title: PATCH /chats/{id}. status: ok | not_found | forbidden
+-- | direct. event and version: the chat.updated to publish (ok only).
+-- Called by cgi/chats.c (chats_update).
+CREATE OR REPLACE FUNCTION chat_update_title(p_chat bigint, p_actor bigint, p_title text,
+                                             OUT status text, OUT event json, OUT version bigint)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE c chats; r text;
+BEGIN
+    SELECT ch.* INTO c FROM chats ch JOIN chat_members cm ON cm.chat_id = ch.id
+    WHERE ch.id = p_chat AND cm.user_id = p_actor FOR UPDATE OF ch;
+    IF NOT FOUND THEN status := 'not_found'; RETURN; END IF;
+    IF c.type = 'direct' THEN status := 'direct'; RETURN; END IF;
+    SELECT role INTO r FROM chat_members WHERE chat_id = p_chat AND user_id = p_actor;
+    IF r <> 'admin' THEN status := 'forbidden'; RETURN; END IF;
+    UPDATE chats SET title = p_title, version = version + 1, last_activity_at = now()
+    WHERE id = p_chat RETURNING * INTO c;
+    event := chat_change_add(p_chat, c.version, 'chat.updated', NULL, p_actor, NULL);
+    version := c.version;
+    status := 'ok';
+END $$;
