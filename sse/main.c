@@ -19,8 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "cfg.h"
-#include "conn.h"
 #include "crypto.h"
 #include "err.h"
 #include "fwd.h"
@@ -80,7 +80,7 @@ static void on_signal(struct loop_io *io, uint32_t revents)
 static const struct hub_ops hub_ops = {
     .subscribe = rds_subscribe,
     .unsubscribe = rds_unsubscribe,
-    .baseline = http_baseline,
+    .baseline = auth_baseline,
     .fetch = sync_fetch,
 };
 
@@ -138,11 +138,10 @@ static void run(void)
         if (P.tick_due)
             tick();
         fwd_run(now_ms);
-        sub_ws_run(now_ms);
         wait_ms = http_run(P.mhd_ready, now_ms);
         P.mhd_ready = false;
         pgq_poll(); /* last: MHD's handlers queue queries too (a stream's baseline) */
-        if (sub_ws_busy())
+        if (http_busy())
             wait_ms = 0;
         else if (fwd_wait_ms(now_ms) >= 0 && (wait_ms < 0 || fwd_wait_ms(now_ms) < wait_ms))
             wait_ms = fwd_wait_ms(now_ms);
@@ -236,7 +235,6 @@ int main(int argc, char **argv)
 
     run();
 
-    sub_ws_run(loop_now_ms());
     http_stop();
     fwd_close();
     rds_close();

@@ -87,7 +87,7 @@ static void fs_kick(struct hub_stream *s, enum hub_kick why)
     fs->s = NULL;
 }
 
-static const struct sub_ops fake_sub_ops = {"fake", fs_wake, fs_kick};
+static const struct sub_ops fake_sub_ops = {.name = "fake", .wake = fs_wake, .kick = fs_kick};
 
 static struct hub H;
 
