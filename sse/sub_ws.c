@@ -1,14 +1,14 @@
 /* sub_ws.c - the WebSocket transport (RFC 6455) with libwslay's event API.
  *
- * The request goes through http.c like SSE and long-poll (auth, baseline,
+ * The request goes through auth.c like SSE and long-poll (auth, baseline,
  * resume), on its own MHD daemon; once the stream is ready it is answered
  * 101 with MHD_create_response_for_upgrade, and the socket is ours: it joins
  * the epoll set and wslay frames it. Server frames are
  * {"cursor": "...", "event": {...}} (one event in wslay's queue at a time,
  * built by a fragmented-message read callback from the shared event text, so
  * the hub's queue is the only queue and nothing is copied per connection
- * besides the bytes written), and replies to client ops. Ops go to chat-api
- * through nginx (fwd.h) with the stream user's token.
+ * besides the bytes written), and replies to client ops (ws_ops.c: one op
+ * table; forwarded ops go to chat-api through nginx with the user's token).
  *
  * Close codes (API.md): 1002 protocol errors (unmasked frames, reserved
  * bits or opcodes, oversized or fragmented control frames, a Close with a
@@ -237,7 +237,7 @@ static const struct wslay_event_callbacks ws_callbacks = {
 /* ---- events out ---- */
 
 /* Fill one event message: "{"cursor":"<c>","event":" + JSON + "}", reading
- * the shared event text in place (the pieces are the conn's SSE fields). */
+ * the shared event text in place (the pieces are struct ws_conn's). */
 static ssize_t ws_event_read(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
                              const union wslay_event_msg_source *source, int *eof, void *user)
 {
