@@ -221,6 +221,95 @@ cJSON *json_parse(const char *s, size_t len, const char **why)
 }
 
 /* The integral value of a number item within [-2^53, 2^53], or false. */
+/* Skip the JSON string starting at j[*i] (a quote). */
+static void json_skip_string(const char *j, size_t len, size_t *i)
+{
+    for ((*i)++; *i < len && j[*i] != '"'; (*i)++)
+        if (j[*i] == '\\')
+            (*i)++;
+    (*i)++;
+}
+
+static void json_skip_ws(const char *j, size_t len, size_t *i)
+{
+    while (*i < len && json_is_ws(j[*i]))
+        (*i)++;
+}
+
+/* Skip the JSON value starting at j[*i]. */
+static void json_skip_value(const char *j, size_t len, size_t *i)
+{
+    int depth = 0;
+
+    while (*i < len) {
+        char ch = j[*i];
+
+        if (ch == '"') {
+            json_skip_string(j, len, i);
+            if (depth == 0)
+                return;
+            continue;
+        }
+        if (ch == '{' || ch == '[') {
+            depth++;
+        } else if (ch == '}' || ch == ']') {
+            if (depth == 0)
+                return; /* the enclosing object ends: so does the scalar */
+            if (--depth == 0) {
+                (*i)++;
+                return;
+            }
+        } else if (depth == 0 &&
+                   (ch == ',' || ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n')) {
+            return;
+        }
+        (*i)++;
+    }
+}
+
+/* ---- members of checked JSON ---- */
+
+bool json_member(const char *j, size_t len, const char *name, size_t *off, size_t *vlen)
+{
+    size_t i = 0, nlen = strlen(name);
+
+    json_skip_ws(j, len, &i);
+    if (i >= len || j[i] != '{')
+        return false;
+    i++;
+    for (;;) {
+        size_t k;
+        bool match;
+
+        json_skip_ws(j, len, &i);
+        if (i >= len || j[i] != '"')
+            return false;
+        k = i + 1;
+        json_skip_string(j, len, &i);
+        if (i > len)
+            return false;
+        match = i - k - 1 == nlen && memcmp(j + k, name, nlen) == 0;
+        json_skip_ws(j, len, &i);
+        if (i >= len || j[i] != ':')
+            return false;
+        i++;
+        json_skip_ws(j, len, &i);
+        k = i;
+        json_skip_value(j, len, &i);
+        if (i > len)
+            return false;
+        if (match) {
+            *off = k;
+            *vlen = i - k;
+            return true;
+        }
+        json_skip_ws(j, len, &i);
+        if (i >= len || j[i] != ',')
+            return false;
+        i++;
+    }
+}
+
 static bool json_exact_int(const cJSON *item, int64_t *out)
 {
     double v;

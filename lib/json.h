@@ -25,6 +25,14 @@ bool json_utf8_valid(const char *s, size_t len);
  * message fit for a client. */
 cJSON *json_parse(const char *s, size_t len, const char **why);
 
+/* Where the value of member `name` of the JSON object j[0..len) lies,
+ * without building a tree: true with its offset and length in j (a string
+ * value includes its quotes), false if absent or j is not an object. For
+ * JSON already checked (json_parse, or text we wrote): malformed input
+ * ends the scan with false but is not reported as such. Top-level members
+ * only; the first match wins. */
+bool json_member(const char *j, size_t len, const char *name, size_t *off, size_t *vlen);
+
 /* The largest integer a JSON number carries exactly, 2^53 - 1 (an IEEE 754
  * double, RFC 8259 §6): ids, versions and seqs are at most this. */
 #define JSON_INT_MAX ((int64_t)(((uint64_t)1 << 53) - 1))

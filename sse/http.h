@@ -1,11 +1,12 @@
-/* http.h - chat-push's HTTP side: the MHD daemon, routing, stream auth.
+/* http.h - chat-push's HTTP side: the MHD daemons and their routes.
  *
  * Routes (with or without the /api/v1 prefix nginx passes through):
  *   GET /ws       WebSocket (its own daemon on push_ws_port; sub_ws.c)
  *   GET /poll     long-poll (sub_poll.c); a cursor alone continues its stream
- *   GET /events   SSE stream (API.md "Real-time events"), auth by
- *                 ?ticket=<hex> or Authorization: Bearer <JWT>; a ?cursor=
- *                 or Last-Event-ID of this process run resumes its stream
+ *   GET /events   SSE stream (sub_sse.c; API.md "Real-time events")
+ *   (each authenticated by auth.h: ?ticket=<hex>, Authorization: Bearer
+ *   <JWT> or an API token; a ?cursor= or Last-Event-ID of this process run
+ *   resumes its stream)
  *   GET /healthz  200 "ok" while the process runs
  *   GET /readyz   200 when Redis is subscribed and PostgreSQL connected
  *   GET /metrics  Prometheus text format (sse/ops.h), on push_port and
@@ -36,6 +37,8 @@ int http_epoll_fd(enum http_daemon which);
  * work if its fd was ready, it resumed something, or its timeout passed.
  * Returns the milliseconds the loop may wait for MHD's sake (-1: no limit). */
 int64_t http_run(bool fd_ready, int64_t now_ms);
+/* true if a transport has work now: the loop must not sleep. */
+bool http_busy(void);
 /* Once a second: heartbeats, stream age limits, stuck authentications. */
 void http_tick(int64_t now_ms);
 /* Stop accepting and end every stream cleanly (resumes what is suspended). */
@@ -44,8 +47,5 @@ void http_shutdown_begin(void);
 unsigned http_active(void);
 /* MHD_stop_daemon, after http_shutdown_begin and a last http_run. */
 void http_stop(void);
-
-/* hub_ops.baseline: read the stream's chats and check its token. */
-void http_baseline(void *ctx, struct hub_stream *s);
 
 #endif

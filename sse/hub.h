@@ -33,6 +33,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "idmap.h"
+
 #define HUB_QUEUE_MAX_EVENTS 1000     /* past this a stream is a slow consumer */
 #define HUB_QUEUE_MAX_BYTES (1 << 20) /* bytes of queued frames, same */
 #define HUB_CURSOR_MAX 96             /* room for a cursor string and its NUL */
@@ -116,11 +118,10 @@ enum hub_kick {
 
 /* A node of the hub's hash tables (users, chats, streams by id). Private. */
 struct hub_node {
-    int64_t key;
-    struct hub_node *hnext;
-    unsigned char kind;  /* enum hub_chan_kind */
-    unsigned char state; /* channel state, private to hub.c */
-    int refs;            /* streams (user) or members (chat) */
+    struct idmap_node in; /* key: the user, chat or stream id */
+    unsigned char kind;   /* enum hub_chan_kind */
+    unsigned char state;  /* channel state, private to hub.c */
+    int refs;             /* streams (user) or members (chat) */
 };
 
 /* A queued event: sent entries stay for replay (resume by cursor). */
@@ -179,7 +180,7 @@ struct hub {
     uint64_t next_id; /* next stream id */
     bool redis_up;
     int64_t now; /* unix seconds, from the last hub_tick or open */
-    struct hub_map *users, *chats, *streams_by_id;
+    struct idmap users, chats, streams_by_id;
     size_t nstreams;
     struct hub_stream *streams;              /* every stream */
     struct hub_stream *kicked;               /* to close at the end of the current call */

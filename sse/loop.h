@@ -1,4 +1,4 @@
-/* loop.h - the one epoll event loop of chat-push (implemented in main.c).
+/* loop.h - the one epoll event loop of chat-push (loop.c; main.c drives it).
  *
  * Every descriptor the process waits on is a struct loop_io whose owner
  * keeps it alive as long as the loop may report it (static or long-lived
@@ -22,6 +22,11 @@ struct loop_io {
         -1, 0, (cb)                                                                                \
     }
 
+/* Create the epoll set and read the clock. Returns 0 or CHAT_ERR_IO. */
+int loop_init(void);
+/* Wait at most wait_ms (-1: no limit) for descriptors, read the clock, and
+ * run the callbacks of those that are ready. Dies if epoll_wait fails. */
+void loop_wait(int64_t wait_ms);
 /* Register io for fd with the epoll events mask (EPOLLIN, EPOLLOUT; level
  * triggered), or change its fd or mask. Returns 0 or CHAT_ERR_IO. */
 int loop_io_set(struct loop_io *io, int fd, uint32_t events);

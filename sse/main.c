@@ -1,6 +1,6 @@
 /* main.c - chat-push: startup, signals and the one epoll event loop.
  *
- * The epoll set holds MHD's own epoll fd (http.c), the two hiredis contexts
+ * The epoll set (loop.c) holds MHD's own epoll fd (http.c), the two hiredis contexts
  * (rds_sub.c), the libpq socket (pgq.c), a timerfd ticking every 250 ms and
  * a signalfd for SIGTERM/SIGINT. Each pass: wait, dispatch, then resume the
  * woken connections in one batch and run MHD if it has work (http_run),
@@ -19,8 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "cfg.h"
-#include "conn.h"
 #include "crypto.h"
 #include "err.h"
 #include "fwd.h"
@@ -37,59 +37,6 @@
 
 #define TICK_MS 250
 #define SHUTDOWN_GRACE_MS 1500
-
-static int epfd = -1;
-static int64_t now_ms, now_unix;
-
-/* ---- loop.h ---- */
-
-int loop_io_set(struct loop_io *io, int fd, uint32_t events)
-{
-    struct epoll_event ev = {.events = events, .data.ptr = io};
-
-    if (io->fd >= 0 && io->fd != fd)
-        loop_io_del(io);
-    if (io->fd == fd && io->events == events)
-        return 0;
-    if (io->fd == fd && epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) == 0) {
-        io->events = events;
-        return 0;
-    }
-    /* New, or the old registration vanished with a closed descriptor. */
-    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) &&
-        (errno != EEXIST || epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev)))
-        return CHAT_ERR_IO;
-    io->fd = fd;
-    io->events = events;
-    return 0;
-}
-
-void loop_io_del(struct loop_io *io)
-{
-    if (io->fd >= 0)
-        epoll_ctl(epfd, EPOLL_CTL_DEL, io->fd, NULL); /* may be closed already */
-    io->fd = -1;
-    io->events = 0;
-}
-
-static void clock_update(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    now_unix = (int64_t)time(NULL);
-}
-
-int64_t loop_now_ms(void)
-{
-    return now_ms;
-}
-
-int64_t loop_unix(void)
-{
-    return now_unix;
-}
 
 /* ---- the process ---- */
 
@@ -125,7 +72,7 @@ static void on_signal(struct loop_io *io, uint32_t revents)
             continue;
         log_info("signal %d: stopping, %u streams to end", (int)si.ssi_signo, http_active());
         P.stopping = true;
-        P.stop_deadline_ms = now_ms + SHUTDOWN_GRACE_MS;
+        P.stop_deadline_ms = loop_now_ms() + SHUTDOWN_GRACE_MS;
         http_shutdown_begin();
     }
 }
@@ -133,7 +80,7 @@ static void on_signal(struct loop_io *io, uint32_t revents)
 static const struct hub_ops hub_ops = {
     .subscribe = rds_subscribe,
     .unsubscribe = rds_unsubscribe,
-    .baseline = http_baseline,
+    .baseline = auth_baseline,
     .fetch = sync_fetch,
 };
 
@@ -166,6 +113,7 @@ static int setup_fds(void)
 static void tick(void)
 {
     static int64_t last_http_tick;
+    int64_t now_ms = loop_now_ms();
 
     P.tick_due = false;
     rds_tick(now_ms);
@@ -174,7 +122,7 @@ static void tick(void)
     if (now_ms - last_http_tick >= 1000) {
         last_http_tick = now_ms;
         http_tick(now_ms);
-        hub_tick(&P.hub, now_unix);
+        hub_tick(&P.hub, loop_unix());
         if (!P.stopping)
             presence_tick(now_ms);
     }
@@ -182,29 +130,18 @@ static void tick(void)
 
 static void run(void)
 {
-    struct epoll_event evs[64];
-    int64_t wait_ms = 0;
+    int64_t wait_ms = 0, now_ms;
 
     for (;;) {
-        int n, i;
-
-        n = epoll_wait(epfd, evs, 64, (int)wait_ms);
-        if (n < 0 && errno != EINTR)
-            die("epoll_wait: %s", strerror(errno));
-        clock_update();
-        for (i = 0; i < n; i++) {
-            struct loop_io *io = evs[i].data.ptr;
-
-            io->cb(io, evs[i].events);
-        }
+        loop_wait(wait_ms);
+        now_ms = loop_now_ms();
         if (P.tick_due)
             tick();
         fwd_run(now_ms);
-        sub_ws_run(now_ms);
         wait_ms = http_run(P.mhd_ready, now_ms);
         P.mhd_ready = false;
         pgq_poll(); /* last: MHD's handlers queue queries too (a stream's baseline) */
-        if (sub_ws_busy())
+        if (http_busy())
             wait_ms = 0;
         else if (fwd_wait_ms(now_ms) >= 0 && (wait_ms < 0 || fwd_wait_ms(now_ms) < wait_ms))
             wait_ms = fwd_wait_ms(now_ms);
@@ -245,7 +182,7 @@ static uint64_t run_epoch(void)
 
     if (crypto_random(r, sizeof(r)))
         log_warn("no randomness for the cursor epoch; using the pid");
-    return ((uint64_t)now_unix << 24) |
+    return ((uint64_t)loop_unix() << 24) |
            (((uint64_t)r[0] << 16 | (uint64_t)r[1] << 8 | r[2]) ^ ((uint64_t)getpid() & 0xffffff));
 }
 
@@ -272,10 +209,8 @@ int main(int argc, char **argv)
     if (jwt_key_load(P.cfg.jwt_key_file, P.key))
         die("chat-push: cannot load the JWT key from %s", P.cfg.jwt_key_file);
     fit_fd_limit();
-    epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (epfd < 0)
+    if (loop_init())
         die("epoll_create1: %s", strerror(errno));
-    clock_update();
     hub_init(&P.hub, &hub_ops, NULL, run_epoch());
     if (ops_init(&P.hub))
         die("chat-push: cannot register its metrics");
@@ -300,7 +235,6 @@ int main(int argc, char **argv)
 
     run();
 
-    sub_ws_run(now_ms);
     http_stop();
     fwd_close();
     rds_close();

@@ -15,6 +15,8 @@
 
 #include "buf.h"
 #include "conn.h"
+#include "iplimit.h"
+#include "json.h"
 #include "log.h"
 #include "loop.h"
 #include "ops.h"
@@ -22,6 +24,20 @@
 
 #define POLL_MAX_EVENTS 500         /* per answer; the rest waits for the next poll */
 #define POLL_MAX_BYTES (256 * 1024) /* same, in bytes of event JSON */
+#define POLL_DEFAULT_S 25           /* API.md "Transports": long-poll timeout */
+#define POLL_MAX_S 60
+
+struct poll_conn {
+    struct push_conn base;
+    int64_t deadline_ms;         /* answer, empty if need be, by then */
+    bool due;                    /* answer now with what is queued */
+    char cursor[HUB_CURSOR_MAX]; /* the cursor the poll came with, "" if none */
+};
+
+static struct poll_conn *poll_of(struct push_conn *c)
+{
+    return container_of(c, struct poll_conn, base);
+}
 
 static void poll_wake(struct hub_stream *s)
 {
@@ -39,18 +55,12 @@ static void poll_kick(struct hub_stream *s, enum hub_kick why)
         conn_fail(c, 401, "unauthorized", "session revoked");
     } else if (c->phase == CONN_STREAM) {
         /* Replaced by a newer poll, or overflowed: answer what we have (nothing). */
-        c->poll_due = true;
+        poll_of(c)->due = true;
         conn_wake(c);
     } else {
         conn_fail(c, 503, "unavailable", "stream taken over");
     }
 }
-
-const struct sub_ops sub_poll_ops = {
-    .name = "poll",
-    .wake = poll_wake,
-    .kick = poll_kick,
-};
 
 /* {"events":[...],"cursor":"..."} from what s has queued; marks it sent. */
 static void poll_body(struct push_conn *c, struct buf *b)
@@ -76,30 +86,32 @@ static void poll_body(struct push_conn *c, struct buf *b)
         }
         ops_fanned_out(&sub_poll_ops, (unsigned)n);
     } else {
-        memcpy(cur, c->cursor, sizeof(cur));
+        memcpy(cur, poll_of(c)->cursor, sizeof(cur));
     }
     buf_adds(b, "],\"cursor\":");
     buf_add_json_str(b, cur, strlen(cur));
     buf_adds(b, "}");
 }
 
-enum MHD_Result sub_poll_continue(struct push_conn *c)
+/* Answer {events, cursor} if events are queued, the deadline passed or the
+ * stream is gone; else suspend until the hub or the tick wakes it. */
+static enum MHD_Result poll_respond(struct push_conn *c)
 {
+    struct poll_conn *p = poll_of(c);
     struct MHD_Response *r;
     enum MHD_Result ret;
     struct buf b;
     char *body;
     size_t len;
 
-    if (c->s && !c->poll_due && !hub_stream_next(c->s, NULL) &&
-        loop_now_ms() < c->poll_deadline_ms) {
+    if (c->s && !p->due && !hub_stream_next(c->s, NULL) && loop_now_ms() < p->deadline_ms) {
         MHD_suspend_connection(c->mc);
         c->suspended = true;
         return MHD_YES;
     }
     c->phase = CONN_RESPONDED;
-    if (!c->s && !c->cursor[0])
-        return http_reply_error(c->mc, 503, "unavailable", "stream closed");
+    if (!c->s && !p->cursor[0])
+        return conn_reply_error(c->mc, 503, "unavailable", "stream closed");
     buf_init(&b);
     poll_body(c, &b);
     body = buf_detach(&b, &len);
@@ -110,14 +122,81 @@ enum MHD_Result sub_poll_continue(struct push_conn *c)
     }
     MHD_add_response_header(r, "Content-Type", "application/json; charset=utf-8");
     MHD_add_response_header(r, "Cache-Control", "no-store");
-    http_rate_headers(r, c->mc);
+    iplimit_headers(r, c->mc);
     ret = MHD_queue_response(c->mc, MHD_HTTP_OK, r);
     MHD_destroy_response(r);
     return ret;
 }
 
-void sub_poll_tick(struct push_conn *c, int64_t now_ms)
+/* Wake c if its deadline has passed; close a stream past its age. */
+static void poll_tick(struct push_conn *c, int64_t now_ms)
 {
-    if (c->phase == CONN_STREAM && now_ms >= c->poll_deadline_ms)
+    struct poll_conn *p = poll_of(c);
+
+    if (c->phase != CONN_STREAM)
+        return;
+    if (c->s && loop_unix() - c->s->opened_at > CONN_STREAM_MAX_AGE_S) {
+        hub_stream_close(c->s); /* the next poll opens a new stream */
+        c->s = NULL;
+        p->due = true;
+        conn_wake(c);
+    }
+    if (now_ms >= p->deadline_ms)
         conn_wake(c);
 }
+
+/* ?timeout= of a poll: seconds, default 25, at most 60 (API.md); and the
+ * cursor it came with, answered back if its stream is gone. */
+static int poll_check(struct push_conn *c)
+{
+    struct poll_conn *p = poll_of(c);
+    const char *t = MHD_lookup_connection_value(c->mc, MHD_GET_ARGUMENT_KIND, "timeout");
+    const char *cursor = MHD_lookup_connection_value(c->mc, MHD_GET_ARGUMENT_KIND, "cursor");
+    int64_t v = POLL_DEFAULT_S;
+
+    if (t && *t && json_parse_int(t, 0, POLL_MAX_S, &v)) {
+        c->status = MHD_HTTP_BAD_REQUEST;
+        c->code = "invalid_request";
+        c->message = "timeout must be an integer from 0 to 60";
+        return -1;
+    }
+    p->deadline_ms = loop_now_ms() + v * 1000;
+    if (cursor && strlen(cursor) < sizeof(p->cursor))
+        strcpy(p->cursor, cursor);
+    return 0;
+}
+
+static void poll_shutdown(struct push_conn *c)
+{
+    if (c->phase == CONN_STREAM) {
+        poll_of(c)->due = true; /* answer at once with what is queued */
+        conn_wake(c);
+    } else if (c->phase != CONN_RESPONDED) {
+        conn_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "shutting down");
+    }
+}
+
+static struct push_conn *poll_alloc(void)
+{
+    struct poll_conn *p = calloc(1, sizeof(*p));
+
+    return p ? &p->base : NULL;
+}
+
+static void poll_release(struct push_conn *c)
+{
+    free(poll_of(c));
+}
+
+const struct sub_ops sub_poll_ops = {
+    .name = "poll",
+    .cursor_auth = true,
+    .wake = poll_wake,
+    .kick = poll_kick,
+    .alloc = poll_alloc,
+    .release = poll_release,
+    .check = poll_check,
+    .respond = poll_respond,
+    .tick = poll_tick,
+    .shutdown = poll_shutdown,
+};

@@ -26,7 +26,9 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include "cfg.h"
 #include "conn.h"
+#include "iplimit.h"
 #include "log.h"
 #include "loop.h"
 #include "ops.h"
@@ -40,9 +42,55 @@
 static const char sse_retry[] = "retry: 3000\n\n";
 static const char sse_hb[] = ": hb\n\n";
 
+struct sse_conn {
+    struct push_conn base;
+    int end;           /* 0, or MHD_CONTENT_READER_END_OF_STREAM / _END_WITH_ERROR */
+    bool direct;       /* suspended for good: frames go straight to the socket */
+    bool flush_queued; /* on the flush list */
+    struct sse_conn *flush_next;
+    struct loop_io io; /* the socket in the loop while direct: hangups, and writable if pend */
+    char *pend;        /* bytes a short write left, NULL if none */
+    uint32_t pend_off, pend_len;
+    bool retry_sent, hb_pending;
+    struct hub_event *cur; /* frame being written: idline then cur->text */
+    char idline[HUB_CURSOR_MAX + 8];
+    size_t idlen, cur_off;
+    const char *lit; /* or a literal (retry, heartbeat) being written */
+    size_t lit_len;
+    int64_t last_send_ms;
+};
+
+static int64_t heartbeat_ms;
+
+static struct sse_conn *sse_of(struct push_conn *c)
+{
+    return container_of(c, struct sse_conn, base);
+}
+
+static void sse_flush_soon(struct sse_conn *c);
+
+/* Events are due on c: write them in this pass if it is direct, else
+ * resume it (its reader then runs, or it answers from its phase). */
+static void sse_wake_conn(struct sse_conn *c)
+{
+    if (c->direct)
+        sse_flush_soon(c);
+    else
+        conn_wake(&c->base);
+}
+
+/* End the stream (end: MHD_CONTENT_READER_END_*). */
+static void sse_end_with(struct sse_conn *c, int end)
+{
+    if (c->end)
+        return;
+    c->end = end;
+    sse_wake_conn(c);
+}
+
 static void sse_wake(struct hub_stream *s)
 {
-    conn_wake(conn_of_stream(s));
+    sse_wake_conn(sse_of(conn_of_stream(s)));
 }
 
 static void sse_kick(struct hub_stream *s, enum hub_kick why)
@@ -58,26 +106,12 @@ static void sse_kick(struct hub_stream *s, enum hub_kick why)
             conn_fail(c, 503, "unavailable", "stream taken over");
         return;
     }
-    sub_sse_end(c, why == HUB_KICK_OVERFLOW ? MHD_CONTENT_READER_END_WITH_ERROR
-                                            : MHD_CONTENT_READER_END_OF_STREAM);
-}
-
-const struct sub_ops sub_sse_ops = {
-    .name = "sse",
-    .wake = sse_wake,
-    .kick = sse_kick,
-};
-
-void sub_sse_end(struct push_conn *c, int end)
-{
-    if (c->end)
-        return;
-    c->end = end;
-    conn_wake(c);
+    sse_end_with(sse_of(c), why == HUB_KICK_OVERFLOW ? MHD_CONTENT_READER_END_WITH_ERROR
+                                                     : MHD_CONTENT_READER_END_OF_STREAM);
 }
 
 /* Pick the next thing to write; false if there is none. */
-static bool sse_next(struct push_conn *c)
+static bool sse_next(struct sse_conn *c)
 {
     uint64_t seq;
     struct hub_event *ev;
@@ -88,12 +122,12 @@ static bool sse_next(struct push_conn *c)
         c->lit_len = sizeof(sse_retry) - 1;
         return true;
     }
-    ev = c->s ? hub_stream_next(c->s, &seq) : NULL;
+    ev = c->base.s ? hub_stream_next(c->base.s, &seq) : NULL;
     if (ev) {
         hub_event_ref(ev);
         memcpy(c->idline, "id: ", 4);
-        c->idlen = 4 + (size_t)hub_cursor_format(c->s, seq, c->idline + 4);
-        hub_stream_sent(c->s, loop_unix());
+        c->idlen = 4 + (size_t)hub_cursor_format(c->base.s, seq, c->idline + 4);
+        hub_stream_sent(c->base.s, loop_unix());
         c->cur = ev;
         c->idline[c->idlen++] = '\n';
         c->cur_off = 0;
@@ -109,7 +143,7 @@ static bool sse_next(struct push_conn *c)
 }
 
 /* Copy from the current piece; true when it is done. */
-static bool sse_copy(struct push_conn *c, char *buf, size_t max, size_t *n)
+static bool sse_copy(struct sse_conn *c, char *buf, size_t max, size_t *n)
 {
     size_t k;
 
@@ -148,7 +182,7 @@ static bool sse_copy(struct push_conn *c, char *buf, size_t max, size_t *n)
 }
 
 /* Copy as much as is due into buf (at most max bytes). */
-static size_t sse_fill(struct push_conn *c, char *buf, size_t max)
+static size_t sse_fill(struct sse_conn *c, char *buf, size_t max)
 {
     size_t n = 0;
     unsigned events = 0;
@@ -175,11 +209,11 @@ static size_t sse_fill(struct push_conn *c, char *buf, size_t max)
 
 /* ---- direct ---- */
 
-static struct push_conn *flushes; /* to write to in this pass */
+static struct sse_conn *flushes; /* to write to in this pass */
 
 static void sse_io(struct loop_io *io, uint32_t revents);
 
-static void sse_want_out(struct push_conn *c, bool on)
+static void sse_want_out(struct sse_conn *c, bool on)
 {
     uint32_t ev = EPOLLRDHUP | (on ? EPOLLOUT : 0);
 
@@ -188,7 +222,7 @@ static void sse_want_out(struct push_conn *c, bool on)
 }
 
 /* Hand the connection back to MHD, which calls the reader: c->end. */
-static void sse_leave(struct push_conn *c)
+static void sse_leave(struct sse_conn *c)
 {
     loop_io_del(&c->io);
     c->direct = false;
@@ -198,7 +232,7 @@ static void sse_leave(struct push_conn *c)
         free(c->pend);
         c->pend = NULL;
     }
-    conn_wake(c);
+    conn_wake(&c->base);
 }
 
 static bool would_block(int e)
@@ -208,7 +242,7 @@ static bool would_block(int e)
 
 /* Write what is pending, then what is queued, until the socket is full or
  * nothing is left. */
-static void sse_flush(struct push_conn *c)
+static void sse_flush(struct sse_conn *c)
 {
     char buf[SSE_WRITE_MAX];
     size_t n;
@@ -262,7 +296,7 @@ gone:
 
 static void sse_io(struct loop_io *io, uint32_t revents)
 {
-    struct push_conn *c = (struct push_conn *)((char *)io - offsetof(struct push_conn, io));
+    struct sse_conn *c = container_of(io, struct sse_conn, io);
 
     if (!c->direct)
         return; /* a stale event of this pass */
@@ -275,36 +309,37 @@ static void sse_io(struct loop_io *io, uint32_t revents)
     }
 }
 
-void sub_sse_flush_soon(struct push_conn *c)
+static void sse_flush_soon(struct sse_conn *c)
 {
     if (c->flush_queued)
         return;
     c->flush_queued = true;
-    conn_ref(c);
+    conn_ref(&c->base);
     c->flush_next = flushes;
     flushes = c;
 }
 
-void sub_sse_run(void)
+/* Write to every connection flagged by sse_flush_soon. */
+static void sse_run(int64_t now_ms)
 {
     while (flushes) {
-        struct push_conn *c = flushes;
+        struct sse_conn *c = flushes;
 
         flushes = c->flush_next;
         c->flush_queued = false;
         if (c->direct)
             sse_flush(c);
-        conn_unref(c);
+        conn_unref(&c->base);
     }
 }
 
 /* Take the socket of the suspended connection c: false if it cannot be. */
-static bool sse_go_direct(struct push_conn *c)
+static bool sse_go_direct(struct sse_conn *c)
 {
     const union MHD_ConnectionInfo *ci;
     int one = 1, zero = 0;
 
-    ci = MHD_get_connection_info(c->mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+    ci = MHD_get_connection_info(c->base.mc, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!ci)
         return false;
     /* MHD may leave the socket corked or with Nagle on after its last send. */
@@ -314,13 +349,13 @@ static bool sse_go_direct(struct push_conn *c)
     if (loop_io_set(&c->io, ci->connect_fd, EPOLLRDHUP))
         return false;
     c->direct = true;
-    sub_sse_flush_soon(c); /* whatever came after the first block */
+    sse_flush_soon(c); /* whatever came after the first block */
     return true;
 }
 
 static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
-    struct push_conn *c = cls;
+    struct sse_conn *c = cls;
     size_t n;
 
     if (c->end)
@@ -328,42 +363,120 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
     if (pos == 0 && (n = sse_fill(c, buf, max)) > 0)
         return (ssize_t)n;
     /* Everything MHD had is sent (it calls the reader only then). */
-    MHD_suspend_connection(c->mc);
-    c->suspended = true;
+    MHD_suspend_connection(c->base.mc);
+    c->base.suspended = true;
     if (!sse_go_direct(c)) {
-        log_warn("SSE stream of user %lld: cannot take its socket", (long long)c->user_id);
+        log_warn("SSE stream of user %lld: cannot take its socket", (long long)c->base.user_id);
         c->end = MHD_CONTENT_READER_END_WITH_ERROR;
-        conn_wake(c);
+        conn_wake(&c->base);
     }
     return 0;
 }
 
 static void sse_free(void *cls)
 {
-    conn_unref(cls);
+    struct sse_conn *c = cls;
+
+    conn_unref(&c->base);
 }
 
-struct MHD_Response *sub_sse_response(struct push_conn *c)
+/* The 200 text/event-stream response, reading from c. */
+static enum MHD_Result sse_respond(struct push_conn *b)
 {
+    struct sse_conn *c = sse_of(b);
     struct MHD_Response *r;
+    enum MHD_Result ret;
 
+    b->phase = CONN_RESPONDED;
     r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, SSE_BLOCK, sse_read, c, sse_free);
     if (!r)
-        return NULL;
-    conn_ref(c);
+        return MHD_NO;
+    conn_ref(b);
     MHD_set_response_options(r, MHD_RF_HTTP_1_0_COMPATIBLE_STRICT, MHD_RO_END);
     MHD_add_response_header(r, "Content-Type", "text/event-stream; charset=utf-8");
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     MHD_add_response_header(r, "X-Accel-Buffering", "no");
-    http_rate_headers(r, c->mc);
+    iplimit_headers(r, b->mc);
     c->last_send_ms = loop_now_ms();
-    return r;
+    ret = MHD_queue_response(b->mc, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
 }
 
-void sub_sse_tick(struct push_conn *c, int64_t now, int64_t heartbeat_ms)
+/* End a stream past its age; ask for a heartbeat comment if c has been
+ * quiet for heartbeat_ms. */
+static void sse_tick(struct push_conn *b, int64_t now)
 {
-    if (c->end || now - c->last_send_ms < heartbeat_ms)
+    struct sse_conn *c = sse_of(b);
+
+    if (b->phase != CONN_RESPONDED || c->end)
+        return;
+    if (b->s && loop_unix() - b->s->opened_at > CONN_STREAM_MAX_AGE_S) {
+        hub_stream_close(b->s); /* a resume would extend it: not resumable */
+        b->s = NULL;
+        sse_end_with(c, MHD_CONTENT_READER_END_OF_STREAM);
+        return;
+    }
+    if (now - c->last_send_ms < heartbeat_ms)
         return;
     c->hb_pending = true;
-    conn_wake(c);
+    sse_wake_conn(c);
 }
+
+static void sse_end(struct push_conn *c, bool error)
+{
+    sse_end_with(sse_of(c),
+                 error ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM);
+}
+
+static void sse_shutdown(struct push_conn *c)
+{
+    if (c->phase != CONN_RESPONDED) {
+        conn_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "shutting down");
+        return;
+    }
+    if (c->s)
+        hub_stream_close(c->s);
+    c->s = NULL;
+    sse_end(c, false);
+}
+
+static struct push_conn *sse_alloc(void)
+{
+    struct sse_conn *c = calloc(1, sizeof(*c));
+
+    if (!c)
+        return NULL;
+    c->io.fd = -1;
+    return &c->base;
+}
+
+static void sse_release(struct push_conn *b)
+{
+    struct sse_conn *c = sse_of(b);
+
+    if (c->cur)
+        hub_event_unref(c->cur);
+    free(c);
+}
+
+static void sse_init(const struct cfg *cfg, const unsigned char *key)
+{
+    heartbeat_ms = (int64_t)cfg->heartbeat * 1000;
+    if (heartbeat_ms <= 0 || heartbeat_ms > 20000)
+        heartbeat_ms = 15000;
+}
+
+const struct sub_ops sub_sse_ops = {
+    .name = "sse",
+    .wake = sse_wake,
+    .kick = sse_kick,
+    .alloc = sse_alloc,
+    .release = sse_release,
+    .respond = sse_respond,
+    .tick = sse_tick,
+    .end = sse_end,
+    .shutdown = sse_shutdown,
+    .init = sse_init,
+    .run = sse_run,
+};

@@ -44,7 +44,7 @@ static void kick(struct hub_stream *s, enum hub_kick why)
 {
 }
 
-static const struct sub_ops sub = {"fuzz", wake, kick};
+static const struct sub_ops sub = {.name = "fuzz", .wake = wake, .kick = kick};
 
 static struct hub H;
 static struct hub_stream *S;

@@ -15,6 +15,9 @@
 #include <cmocka.h>
 
 #include "../../sse/hub.c"
+#include "../../sse/hub_event.c"
+#include "../../sse/hub_order.c"
+#include "../../sse/hub_stream.c"
 
 /* ---- fakes ---- */
 
@@ -87,7 +90,7 @@ static void fs_kick(struct hub_stream *s, enum hub_kick why)
     fs->s = NULL;
 }
 
-static const struct sub_ops fake_sub_ops = {"fake", fs_wake, fs_kick};
+static const struct sub_ops fake_sub_ops = {.name = "fake", .wake = fs_wake, .kick = fs_kick};
 
 static struct hub H;
 
@@ -1041,8 +1044,8 @@ static void test_delete_purges_queued_and_replayed_content(void **state)
     assert_int_equal(r.s->unsent_bytes, 0);
 
     /* the purged entries are gone from the index; v4's two slots remain */
-    assert_non_null(chat_get(&H, 10, 0, false)->msgs);
-    assert_int_equal(chat_get(&H, 10, 0, false)->nslots, 2);
+    assert_non_null(hub_chat_get(&H, 10, 0, false)->msgs);
+    assert_int_equal(hub_chat_get(&H, 10, 0, false)->nslots, 2);
     hub_stream_close(r.s);
     hub_stream_close(b.s);
 }
@@ -1058,7 +1061,7 @@ static void test_message_index_is_bounded(void **state)
 
     open_live(&a, 1, chats, 1);
     open_live(&b, 2, chats, 1);
-    c = chat_get(&H, 10, 0, false);
+    c = hub_chat_get(&H, 10, 0, false);
     for (v = 2; v < 3002; v++) {
         pub(HUB_CHAN_CHAT, 10, msg_event("message.created", 10, v, v - 1, "m"));
         pop(a.s, NULL);

@@ -1,4 +1,5 @@
-/* test_json.c - json_parse limits, strict UTF-8 and the integer readers. */
+/* test_json.c - json_parse limits, strict UTF-8, the integer readers and the
+ * member scanner. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -283,6 +284,35 @@ static void test_parse_time(void **state)
     assert_int_equal(json_parse_time(NULL, &us), CHAT_ERR_INVALID);
 }
 
+/* The value text of member name in j, or NULL if json_member finds none. */
+static const char *member(const char *j, const char *name, char *out, size_t max)
+{
+    size_t off, len;
+
+    if (!json_member(j, strlen(j), name, &off, &len))
+        return NULL;
+    snprintf(out, max, "%.*s", (int)len, j + off);
+    return out;
+}
+
+static void test_member(void **state)
+{
+    char v[128];
+
+    assert_string_equal(member("{\"a\":1,\"b\":\"x\"}", "b", v, sizeof(v)), "\"x\"");
+    assert_string_equal(
+        member(" { \"a\" : [1,{\"b\":2}] , \"b\" : {\"c\":\"}\"} }", "b", v, sizeof(v)),
+        "{\"c\":\"}\"}");
+    assert_string_equal(member("{\"s\":\"q\\\"b\",\"n\":-1.5e3}", "n", v, sizeof(v)), "-1.5e3");
+    assert_string_equal(member("{\"a\":true}", "a", v, sizeof(v)), "true");
+    /* nested members are not top-level ones; prefixes are not names */
+    assert_null(member("{\"x\":{\"b\":1}}", "b", v, sizeof(v)));
+    assert_null(member("{\"bb\":1}", "b", v, sizeof(v)));
+    assert_null(member("[1]", "a", v, sizeof(v)));
+    assert_null(member("{\"a\":1", "b", v, sizeof(v)));
+    assert_null(member("", "a", v, sizeof(v)));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -301,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_get_int_range),
         cmocka_unit_test(test_parse_int),
         cmocka_unit_test(test_parse_time),
+        cmocka_unit_test(test_member),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
