@@ -83,7 +83,7 @@ static void publish_to_members(struct req *req, int64_t chat_id, int64_t version
 {
     req_publish_change(req, chat_id, version, event);
     for (int i = 0; i < n; i++)
-        req_publish(req, "user:%lld", ids[i], event);
+        req_publish_user(req, ids[i], event);
 }
 
 static const struct db_stmt st_create_direct = {
@@ -338,7 +338,7 @@ void chats_members_add(struct req *req)
         if (db_is_null(r, i, 1))
             continue;
         req_publish_change(req, req->params[0], db_int(r, i, 2), PQgetvalue(r, i, 1));
-        req_publish(req, "user:%lld", db_int(r, i, 3), PQgetvalue(r, i, 1));
+        req_publish_user(req, db_int(r, i, 3), PQgetvalue(r, i, 1));
     }
     reply_chat(req, 200, req->params[0]);
 out_release_ids:
@@ -359,6 +359,6 @@ void chats_members_remove(struct req *req)
     if (!r || member_status_or_reply(req, PQgetvalue(r, 0, 0)))
         return;
     req_publish_change(req, req->params[0], db_int(r, 0, 2), PQgetvalue(r, 0, 1));
-    req_publish(req, "user:%lld", req->params[1], PQgetvalue(r, 0, 1));
+    req_publish_user(req, req->params[1], PQgetvalue(r, 0, 1));
     req_no_content(req);
 }

@@ -240,7 +240,7 @@ static void mark(struct req *req, bool read)
     if (strcmp(PQgetvalue(r, 0, 2), "t") == 0) {
         snprintf(event, sizeof(event), "{\"type\":\"receipt\",\"chat_id\":%s,\"user_id\":%lld,%s",
                  chat, (long long)req->user_id, out + 1);
-        req_publish(req, "chat:%lld", req->params[0], event);
+        req_publish_chat(req, req->params[0], event);
     }
     req_reply(req, 200, out, -1);
 }
@@ -276,7 +276,7 @@ void messages_typing(struct req *req)
         return;
     snprintf(event, sizeof(event), "{\"type\":\"typing\",\"chat_id\":%lld,\"user_id\":%lld}",
              (long long)req->params[0], (long long)req->user_id);
-    req_publish(req, "chat:%lld", req->params[0], event);
+    req_publish_chat(req, req->params[0], event);
     req_no_content(req);
 }
 

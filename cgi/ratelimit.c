@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "keys.h"
 #include "req.h"
 #include "req_redis.h"
 
@@ -67,22 +68,19 @@ long long ratelimit_count(struct req *req, enum ratelimit_class cls, int64_t use
     static const char *names[] = {"auth", "read", "write"};
     time_t now = time(NULL);
     long long window = now / WINDOW_S;
-    char key[128], ae[40], cv[40], ttl[16], what[3] = "";
+    char key[KEY_MAX], ae[KEY_MAX], cv[KEY_MAX], ttl[16], what[3] = "";
     const char *argv[6] = {"1", key};
     int argc = 2, nkeys = 1;
     redisReply *r;
 
-    if (user_id && cls != RATELIMIT_AUTH)
-        snprintf(key, sizeof(key), "rl:%s:u%lld:%lld", names[cls], (long long)user_id, window);
-    else
-        snprintf(key, sizeof(key), "rl:%s:ip%s:%lld", names[cls], req->remote_addr, window);
+    key_rate(key, names[cls], cls != RATELIMIT_AUTH ? user_id : 0, req->remote_addr, window);
     if (probe && probe->epoch_user) {
-        snprintf(ae, sizeof(ae), "ae:%lld", (long long)probe->epoch_user);
+        key_auth_epoch(ae, probe->epoch_user);
         argv[argc++] = ae;
         strcat(what, "a");
     }
     if (probe && probe->chat_id) {
-        snprintf(cv, sizeof(cv), "cv:%lld", (long long)probe->chat_id);
+        key_chat_version(cv, probe->chat_id);
         argv[argc++] = cv;
         strcat(what, "c");
     }

@@ -11,6 +11,7 @@
 
 #include "err.h"
 #include "json.h"
+#include "keys.h"
 #include "log.h"
 #include "rds.h"
 #include "req.h"
@@ -155,39 +156,47 @@ static void publish_with(struct req *req, const char *key, const char *op, int64
     req_eval(req, &publish_script, 7, (const char *[]){"1", key, op, v, ttl, channel, json});
 }
 
-void req_publish(struct req *req, const char *channel_fmt, int64_t id, const char *json)
+void req_publish_chat(struct req *req, int64_t chat_id, const char *json)
 {
-    char channel[64];
+    char channel[KEY_MAX];
 
-    snprintf(channel, sizeof(channel), channel_fmt, (long long)id);
+    key_chat(channel, chat_id);
+    req_redis(req, "PUBLISH %s %s", channel, json);
+}
+
+void req_publish_user(struct req *req, int64_t user_id, const char *json)
+{
+    char channel[KEY_MAX];
+
+    key_user(channel, user_id);
     req_redis(req, "PUBLISH %s %s", channel, json);
 }
 
 void req_publish_change(struct req *req, int64_t chat_id, int64_t version, const char *json)
 {
-    char channel[48], key[48];
+    char channel[KEY_MAX], key[KEY_MAX];
 
-    snprintf(channel, sizeof(channel), "chat:%lld", (long long)chat_id);
-    snprintf(key, sizeof(key), "cv:%lld", (long long)chat_id);
+    key_chat(channel, chat_id);
+    key_chat_version(key, chat_id);
     publish_with(req, key, "max", version, CHAT_VERSION_TTL_S, channel, json);
 }
 
 void req_chat_version_raise(struct req *req, int64_t chat_id, int64_t version)
 {
-    char key[48];
+    char key[KEY_MAX];
 
-    snprintf(key, sizeof(key), "cv:%lld", (long long)chat_id);
+    key_chat_version(key, chat_id);
     publish_with(req, key, "max", version, CHAT_VERSION_TTL_S, "", "");
 }
 
 void req_publish_revoked(struct req *req, int64_t user_id, const char *json)
 {
-    char key[48], channel[48];
+    char key[KEY_MAX], channel[KEY_MAX];
     struct timespec ts;
 
     clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(key, sizeof(key), "ae:%lld", (long long)user_id);
-    snprintf(channel, sizeof(channel), "user:%lld", (long long)user_id);
+    key_auth_epoch(key, user_id);
+    key_user(channel, user_id);
     /* Outlives any access token, so no cached check is older than it. */
     publish_with(req, key, "bump", (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000,
                  req->w->cfg->access_ttl + 3600, channel, json);

@@ -38,12 +38,13 @@ redisReply *req_eval(struct req *req, const struct req_script *s, int argc, cons
  * reads it, so the calls run one way). Thread-safe. */
 uint64_t req_redis_reconnects(void);
 
-/* Publish a JSON event on channel_fmt with id ("chat:%lld", "user:%lld").
+/* Publish a JSON event on chat:{chat_id} or user:{user_id} (lib/keys.h).
  * Best effort: a failure is logged and the context reset; PostgreSQL is
  * the record and streams backfill from it. For events without a version
  * (receipt, typing) and for user channels; a chat's durable events go
  * through req_publish_change. */
-void req_publish(struct req *req, const char *channel_fmt, int64_t id, const char *json);
+void req_publish_chat(struct req *req, int64_t chat_id, const char *json);
+void req_publish_user(struct req *req, int64_t user_id, const char *json);
 /* Publish a durable event json of chat_id (the event a write function
  * returned, with its version: a column of its own, db/functions/) on
  * chat:{chat_id}, and raise cv:{chat_id} to version in the same round trip

@@ -7,6 +7,7 @@
 
 #include "crypto.h"
 #include "handlers.h"
+#include "keys.h"
 #include "req.h"
 #include "req_redis.h"
 
@@ -15,7 +16,7 @@
 
 void stream_ticket_create(struct req *req)
 {
-    char ticket[2 * TICKET_BYTES + 1], owner[48], out[160];
+    char ticket[2 * TICKET_BYTES + 1], owner[48], out[160], key[KEY_MAX];
     redisReply *r;
 
     if (crypto_random_hex(ticket, TICKET_BYTES)) {
@@ -28,7 +29,8 @@ void stream_ticket_create(struct req *req)
     else
         snprintf(owner, sizeof(owner), "%lld:%lld", (long long)req->user_id,
                  (long long)req->session_id);
-    r = req_redis(req, "SET ticket:%s %s EX %d NX", ticket, owner, TICKET_TTL);
+    key_ticket(key, ticket);
+    r = req_redis(req, "SET %s %s EX %d NX", key, owner, TICKET_TTL);
     if (!r || r->type != REDIS_REPLY_STATUS) {
         req_error(req, 503, "unavailable", "cannot issue a ticket now, retry shortly");
         return;

@@ -6,6 +6,7 @@
 
 #include "buf.h"
 #include "handlers.h"
+#include "keys.h"
 #include "req.h"
 #include "req_input.h"
 #include "req_redis.h"
@@ -94,6 +95,7 @@ void users_get(struct req *req)
 {
     PGresult *r;
     redisReply *online;
+    char key[KEY_MAX];
     struct buf out = BUF_INIT;
     const char *json, *seen;
 
@@ -112,7 +114,8 @@ void users_get(struct req *req)
     if (strcmp(PQgetvalue(r, 0, 1), "t") != 0 && req->params[0] != req->user_id) {
         buf_adds(&out, ",\"presence\":null}");
     } else {
-        online = req_redis(req, "EXISTS presence:%lld", (long long)req->params[0]);
+        key_presence(key, req->params[0]);
+        online = req_redis(req, "EXISTS %s", key);
         seen = PQgetisnull(r, 0, 2) ? NULL : PQgetvalue(r, 0, 2);
         buf_addf(&out, ",\"presence\":{\"status\":\"%s\",\"last_seen_at\":",
                  online && online->type == REDIS_REPLY_INTEGER && online->integer ? "online"

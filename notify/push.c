@@ -19,6 +19,7 @@
 
 #include "err.h"
 #include "json.h"
+#include "keys.h"
 #include "log.h"
 #include "netaddr.h"
 #include "notify.h"
@@ -119,10 +120,12 @@ static bool push_user_online(struct notify *n, int64_t user_id)
 {
     redisReply *rep;
     bool online = false;
+    char key[KEY_MAX];
 
     if (push_redis_connect(n))
         return false;
-    rep = redisCommand(n->rds, "EXISTS presence:%lld", (long long)user_id);
+    key_presence(key, user_id);
+    rep = redisCommand(n->rds, "EXISTS %s", key);
     if (!rep) {
         log_warn("push: redis: %s", n->rds->errstr);
         redisFree(n->rds);

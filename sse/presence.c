@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keys.h"
 #include "log.h"
 #include "pgq.h"
 #include "rds_sub.h"
@@ -60,7 +61,7 @@ static void on_chats(void *arg, const PGresult *res)
                      ",\"status\":\"%s\",\"last_seen_at\":%s%s%s}",
                      PQgetvalue(res, i, 0), q->user_id, q->online ? "online" : "offline",
                      ts ? "\"" : "", ts ? ts : "null", ts ? "\"" : "");
-            rds_command("PUBLISH chat:%s %s", PQgetvalue(res, i, 0), ev);
+            rds_command("PUBLISH " KEY_CHAT_PREFIX "%s %s", PQgetvalue(res, i, 0), ev);
         }
     } else {
         log_warn("presence of user %" PRId64 ": query failed", q->user_id);
@@ -92,6 +93,7 @@ static struct pres **slot(int64_t user_id)
 static void on_user(void *arg, int64_t user_id, unsigned attached)
 {
     struct pres **head = slot(user_id), *p;
+    char key[KEY_MAX];
 
     if (!attached)
         return;
@@ -109,7 +111,8 @@ static void on_user(void *arg, int64_t user_id, unsigned attached)
     p->seen_pass = PR.pass;
     p->gone_since_ms = 0;
     if (!p->refreshed_ms || PR.now_ms - p->refreshed_ms >= PRESENCE_REFRESH_S * 1000) {
-        if (rds_command("SET presence:%" PRId64 " 1 EX %d", user_id, PRESENCE_TTL_S) == 0)
+        key_presence(key, user_id);
+        if (rds_command("SET %s 1 EX %d", key, PRESENCE_TTL_S) == 0)
             p->refreshed_ms = PR.now_ms;
     }
 }
@@ -117,6 +120,7 @@ static void on_user(void *arg, int64_t user_id, unsigned attached)
 void presence_tick(int64_t now)
 {
     size_t i;
+    char key[KEY_MAX];
 
     PR.now_ms = now;
     PR.pass++;
@@ -135,7 +139,8 @@ void presence_tick(int64_t now)
                 pp = &p->next;
                 continue;
             }
-            rds_command("DEL presence:%" PRId64, p->user_id);
+            key_presence(key, p->user_id);
+            rds_command("DEL %s", key);
             announce(p->user_id, false);
             *pp = p->next;
             free(p);

@@ -18,6 +18,7 @@
 #include <sys/epoll.h>
 
 #include "err.h"
+#include "keys.h"
 #include "log.h"
 #include "loop.h"
 
@@ -126,21 +127,6 @@ static void conn_io(struct loop_io *io, uint32_t revents)
 /* ---- subscribed context ---- */
 
 /* Parse "<prefix><digits>" into an id. */
-static bool chan_id(const char *s, size_t len, const char *prefix, int64_t *id)
-{
-    size_t plen = strlen(prefix), i;
-    int64_t v = 0;
-
-    if (len <= plen || len - plen > 16 || memcmp(s, prefix, plen) != 0)
-        return false;
-    for (i = plen; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *id = v;
-    return v > 0;
-}
 
 static void on_sub_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
@@ -160,9 +146,9 @@ static void on_sub_reply(redisAsyncContext *ac, void *r, void *privdata)
         R.last_hb_seen_ms = loop_now_ms();
         return;
     }
-    if (chan_id(ch->str, ch->len, "chat:", &id))
+    if (key_channel_id(ch->str, ch->len, KEY_CHAT_PREFIX, &id))
         k = HUB_CHAN_CHAT;
-    else if (chan_id(ch->str, ch->len, "user:", &id))
+    else if (key_channel_id(ch->str, ch->len, KEY_USER_PREFIX, &id))
         k = HUB_CHAN_USER;
     else
         return;
@@ -176,27 +162,36 @@ static void on_sub_reply(redisAsyncContext *ac, void *r, void *privdata)
     }
 }
 
-static const char *kind_name(enum hub_chan_kind kind)
+/* The channel of kind and id (lib/keys.h) into out, KEY_MAX bytes. */
+static const char *channel_name(char *out, enum hub_chan_kind kind, int64_t id)
 {
-    return kind == HUB_CHAN_USER ? "user" : "chat";
+    if (kind == HUB_CHAN_USER)
+        key_user(out, id);
+    else
+        key_chat(out, id);
+    return out;
 }
 
 int rds_subscribe(void *ctx, enum hub_chan_kind kind, int64_t id)
 {
+    char ch[KEY_MAX];
+
     if (!R.sub.connected)
         return CHAT_ERR_REDIS;
-    if (redisAsyncCommand(R.sub.ac, on_sub_reply, NULL, "SUBSCRIBE %s:%" PRId64, kind_name(kind),
-                          id) != REDIS_OK)
+    if (redisAsyncCommand(R.sub.ac, on_sub_reply, NULL, "SUBSCRIBE %s",
+                          channel_name(ch, kind, id)) != REDIS_OK)
         return CHAT_ERR_REDIS;
     return 0;
 }
 
 int rds_unsubscribe(void *ctx, enum hub_chan_kind kind, int64_t id)
 {
+    char ch[KEY_MAX];
+
     if (!R.sub.connected)
         return CHAT_ERR_REDIS;
-    if (redisAsyncCommand(R.sub.ac, on_sub_reply, NULL, "UNSUBSCRIBE %s:%" PRId64, kind_name(kind),
-                          id) != REDIS_OK)
+    if (redisAsyncCommand(R.sub.ac, on_sub_reply, NULL, "UNSUBSCRIBE %s",
+                          channel_name(ch, kind, id)) != REDIS_OK)
         return CHAT_ERR_REDIS;
     return 0;
 }
@@ -404,6 +399,7 @@ static void on_ticket(redisAsyncContext *ac, void *r, void *privdata)
 int rds_ticket_take(const char *hex, rds_ticket_cb *cb, void *arg)
 {
     struct ticket_req *t;
+    char key[KEY_MAX];
 
     if (!R.cmd.connected)
         return CHAT_ERR_REDIS;
@@ -412,7 +408,8 @@ int rds_ticket_take(const char *hex, rds_ticket_cb *cb, void *arg)
         return CHAT_ERR_NOMEM;
     t->cb = cb;
     t->arg = arg;
-    if (redisAsyncCommand(R.cmd.ac, on_ticket, t, "GETDEL ticket:%s", hex) != REDIS_OK) {
+    key_ticket(key, hex);
+    if (redisAsyncCommand(R.cmd.ac, on_ticket, t, "GETDEL %s", key) != REDIS_OK) {
         free(t);
         return CHAT_ERR_REDIS;
     }
