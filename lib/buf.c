@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hex.h"
+
 const char buf_empty[1];
 
 static void buf_oom(void)
@@ -131,7 +133,6 @@ static char buf_json_short_escape(unsigned char c)
 
 void buf_add_json_str(struct buf *b, const char *s, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
     size_t i, start = 0;
 
     buf_grow(b, len + 2);
@@ -149,7 +150,7 @@ void buf_add_json_str(struct buf *b, const char *s, size_t len)
             char esc[2] = {'\\', e};
             buf_add(b, esc, 2);
         } else {
-            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            char esc[6] = {'\\', 'u', '0', '0', hex_digits[c >> 4], hex_digits[c & 15]};
             buf_add(b, esc, 6);
         }
     }

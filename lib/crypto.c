@@ -16,6 +16,7 @@
 #include <stdlib.h>
 
 #include "err.h"
+#include "hex.h"
 
 static const char crypto_b64url_alpha[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -52,11 +53,10 @@ int crypto_random_hex(char *out, size_t n)
 
 void crypto_hex(const unsigned char *in, size_t len, char *out)
 {
-    static const char hex[] = "0123456789abcdef";
 
     for (size_t i = 0; i < len; i++) {
-        out[2 * i] = hex[in[i] >> 4];
-        out[2 * i + 1] = hex[in[i] & 15];
+        out[2 * i] = hex_digits[in[i] >> 4];
+        out[2 * i + 1] = hex_digits[in[i] & 15];
     }
     out[2 * len] = '\0';
 }

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "err.h"
+#include "hex.h"
 
 #define JSON_ID_LIMIT 9007199254740992.0 /* 2^53: doubles are exact below */
 
@@ -112,11 +113,6 @@ static bool json_scan_number(const char *s, size_t len, size_t *i)
     return true;
 }
 
-static bool json_is_hex(char c)
-{
-    return json_is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 /* Check the escape whose backslash is at s[p]; returns its length or 0.
  * cJSON reads a \u with a non-hex digit as \u0000 and cuts the string
  * there, so the four hex digits are checked here, and \u0000 refused. */
@@ -129,7 +125,7 @@ static size_t json_scan_escape(const char *s, size_t len, size_t p)
     if (len - p < 6)
         return 0;
     for (size_t k = 2; k < 6; k++)
-        if (!json_is_hex(s[p + k]))
+        if (!hex_is_digit(s[p + k]))
             return 0;
     return memcmp(s + p + 2, "0000", 4) ? 6 : 0;
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "hex.h"
 
 static const char *log_component = "chat";
 static enum log_level log_min = LOG_INFO;
@@ -55,7 +56,6 @@ static void log_add_time(struct buf *b)
 /* Append s[0..len) with control bytes as \xNN. */
 static void log_add_safe(struct buf *b, const char *s, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
     size_t i, start = 0;
 
     for (i = 0; i < len; i++) {
@@ -65,7 +65,7 @@ static void log_add_safe(struct buf *b, const char *s, size_t len)
             continue;
         buf_add(b, s + start, i - start);
         start = i + 1;
-        char esc[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+        char esc[4] = {'\\', 'x', hex_digits[c >> 4], hex_digits[c & 15]};
         buf_add(b, esc, 4);
     }
     buf_add(b, s + start, len - start);

@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "crypto.h"
 #include "err.h"
+#include "hex.h"
 #include "iplimit.h"
 #include "json.h"
 #include "jwt.h"
@@ -339,7 +340,7 @@ static bool ticket_ok(const char *t)
     if (n < 16 || n > 128)
         return false;
     for (i = 0; i < n; i++)
-        if (!((t[i] >= '0' && t[i] <= '9') || (t[i] >= 'a' && t[i] <= 'f')))
+        if (!hex_is_lower(t[i]))
             return false;
     return true;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "crypto.h"
+#include "hex.h"
 #include "hub_int.h"
 #include "json.h"
 #include "log.h"
@@ -353,11 +354,6 @@ void hub_stream_detach(struct hub_stream *s, int64_t now)
     }
 }
 
-static bool is_hex(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-}
-
 /* "<hex>.<hex>.<16 hex>.<decimal>" into its four numbers. */
 static bool cursor_parse(const char *c, uint64_t *epoch, uint64_t *id, uint64_t *secret,
                          uint64_t *seq)
@@ -366,17 +362,17 @@ static bool cursor_parse(const char *c, uint64_t *epoch, uint64_t *id, uint64_t 
     const char *p;
     size_t n = strlen(c);
 
-    if (n == 0 || n >= HUB_CURSOR_MAX || !is_hex(*c))
+    if (n == 0 || n >= HUB_CURSOR_MAX || !hex_is_lower(*c))
         return false;
     errno = 0;
     *epoch = strtoull(c, &end, 16);
-    if (*end != '.' || !is_hex(end[1]))
+    if (*end != '.' || !hex_is_lower(end[1]))
         return false;
     *id = strtoull(end + 1, &end, 16);
     if (*end != '.')
         return false;
     for (p = end + 1; p < end + 17; p++)
-        if (!is_hex(*p))
+        if (!hex_is_lower(*p))
             return false;
     *secret = strtoull(end + 1, &end, 16);
     if (*end != '.' || !(end[1] >= '0' && end[1] <= '9'))

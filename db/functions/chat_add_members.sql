@@ -8,13 +8,12 @@ CREATE OR REPLACE FUNCTION chat_add_members(
     p_chat bigint, p_actor bigint, p_users bigint[], p_max int, OUT status text, OUT events json[],
     OUT versions bigint[], OUT user_ids bigint[])
 LANGUAGE plpgsql AS $$
-DECLARE c chats; r text; u bigint;
+DECLARE c chats; r text; l record; u bigint;
 BEGIN
-    SELECT ch.* INTO c FROM chats ch JOIN chat_members cm ON cm.chat_id = ch.id
-    WHERE ch.id = p_chat AND cm.user_id = p_actor FOR UPDATE OF ch;
-    IF NOT FOUND THEN status := 'not_found'; RETURN; END IF;
-    SELECT role INTO r FROM chat_members WHERE chat_id = p_chat AND user_id = p_actor;
-    IF c.type = 'direct' THEN status := 'direct'; RETURN; END IF;
+    SELECT * INTO l FROM chat_lock_for_change(p_chat, p_actor);
+    IF l.status IS NOT NULL THEN status := l.status; RETURN; END IF;
+    c := l.chat;
+    r := l.role;
     IF r <> 'admin' THEN status := 'forbidden'; RETURN; END IF;
     SELECT array_agg(DISTINCT x ORDER BY x) INTO user_ids FROM unnest(p_users) x
     WHERE NOT EXISTS (SELECT 1 FROM chat_members WHERE chat_id = p_chat AND user_id = x);

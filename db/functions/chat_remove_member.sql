@@ -7,13 +7,12 @@ CREATE OR REPLACE FUNCTION chat_remove_member(p_chat bigint, p_actor bigint, p_u
                                               OUT status text, OUT event json, OUT version bigint)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
-DECLARE c chats; r text;
+DECLARE c chats; r text; l record;
 BEGIN
-    SELECT ch.* INTO c FROM chats ch JOIN chat_members cm ON cm.chat_id = ch.id
-    WHERE ch.id = p_chat AND cm.user_id = p_actor FOR UPDATE OF ch;
-    IF NOT FOUND THEN status := 'not_found'; RETURN; END IF;
-    IF c.type = 'direct' THEN status := 'direct'; RETURN; END IF;
-    SELECT role INTO r FROM chat_members WHERE chat_id = p_chat AND user_id = p_actor;
+    SELECT * INTO l FROM chat_lock_for_change(p_chat, p_actor);
+    IF l.status IS NOT NULL THEN status := l.status; RETURN; END IF;
+    c := l.chat;
+    r := l.role;
     IF p_user <> p_actor AND r <> 'admin' THEN status := 'forbidden'; RETURN; END IF;
     DELETE FROM chat_members WHERE chat_id = p_chat AND user_id = p_user;
     IF NOT FOUND THEN status := 'not_found'; RETURN; END IF;

@@ -5,13 +5,12 @@ CREATE OR REPLACE FUNCTION chat_update_title(p_chat bigint, p_actor bigint, p_ti
                                              OUT status text, OUT event json, OUT version bigint)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
-DECLARE c chats; r text;
+DECLARE c chats; r text; l record;
 BEGIN
-    SELECT ch.* INTO c FROM chats ch JOIN chat_members cm ON cm.chat_id = ch.id
-    WHERE ch.id = p_chat AND cm.user_id = p_actor FOR UPDATE OF ch;
-    IF NOT FOUND THEN status := 'not_found'; RETURN; END IF;
-    IF c.type = 'direct' THEN status := 'direct'; RETURN; END IF;
-    SELECT role INTO r FROM chat_members WHERE chat_id = p_chat AND user_id = p_actor;
+    SELECT * INTO l FROM chat_lock_for_change(p_chat, p_actor);
+    IF l.status IS NOT NULL THEN status := l.status; RETURN; END IF;
+    c := l.chat;
+    r := l.role;
     IF r <> 'admin' THEN status := 'forbidden'; RETURN; END IF;
     UPDATE chats SET title = p_title, version = version + 1, last_activity_at = now()
     WHERE id = p_chat RETURNING * INTO c;
