@@ -53,8 +53,11 @@ static void ws_reply_error(struct ws_peer *w, const char *id, const char *code, 
     struct buf b;
 
     buf_init(&b);
-    buf_addf(&b, "{\"op\":\"error\",\"id\":%s,\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}",
-             id ? id : "null", code, msg);
+    buf_addf(&b, "{\"op\":\"error\",\"id\":%s,\"error\":{\"code\":", id ? id : "null");
+    buf_add_json_str(&b, code, strlen(code));
+    buf_adds(&b, ",\"message\":");
+    buf_add_json_str(&b, msg, strlen(msg)); /* json_parse's reasons, ours: escaped all the same */
+    buf_adds(&b, "}}");
     w->reply(w, b.s, b.len);
     buf_release(&b);
 }
