@@ -13,15 +13,11 @@
 #include "scope.h"
 
 static const struct db_stmt st_auth_check = {
-    "auth_check",
-    "SELECT u.token_version, s.revoked_at IS NULL AND s.expires_at > now() FROM users u "
-    "LEFT JOIN sessions s ON s.id = $2 AND s.user_id = u.id WHERE u.id = $1",
-    2, true};
+    "auth_check", "SELECT token_version, session_ok FROM auth_check($1, $2, NULL)", 2, true};
 
 static const struct db_stmt st_api_token = {
     "api_token_auth",
-    "SELECT user_id, array_to_string(scopes, ' '), id FROM api_tokens "
-    "WHERE token_hash = decode($1, 'hex') AND revoked_at IS NULL",
+    "SELECT user_id, array_to_string(scopes, ' '), token_id FROM auth_api_token(decode($1, 'hex'))",
     1, true};
 
 /* The one row of an auth lookup, or NULL with *status 503 (database

@@ -44,22 +44,17 @@ void auth_init(const struct cfg *cfg, struct hub *h, const unsigned char *key)
 
 /* ---- baseline ---- */
 
-/* One statement: the user (token_version), whether the session still
- * stands, every chat with its version (DESIGN.md, continuity 1), and whether
- * the API token (of a PAT or of a ticket an API token minted) is unrevoked.
- * A user without chats gives one row with NULL chat columns; no row: no such
- * user. */
+/* One statement: the credentials through auth_check (db/functions, the same
+ * check as chat-api's: token_version, whether the session still stands,
+ * whether the API token of a PAT or of a ticket an API token minted is
+ * unrevoked; 0 ids are not asked about) and every chat with its version
+ * (DESIGN.md, continuity 1). A user without chats gives one row with NULL
+ * chat columns; no row: no such user. */
 static const char baseline_sql[] =
-    "SELECT u.token_version,"
-    " $2::bigint = 0 OR EXISTS (SELECT 1 FROM sessions s WHERE s.id = $2::bigint"
-    "  AND s.user_id = u.id AND s.revoked_at IS NULL AND s.expires_at > now()),"
-    " c.id, c.version,"
-    " $3::bigint = 0 OR EXISTS (SELECT 1 FROM api_tokens t WHERE t.id = $3::bigint"
-    "  AND t.user_id = u.id AND t.revoked_at IS NULL)"
-    " FROM users u"
-    " LEFT JOIN chat_members m ON m.user_id = u.id"
-    " LEFT JOIN chats c ON c.id = m.chat_id"
-    " WHERE u.id = $1::bigint";
+    "SELECT a.token_version, a.session_ok, c.id, c.version, a.token_ok"
+    " FROM auth_check($1::bigint, NULLIF($2::bigint, 0), NULLIF($3::bigint, 0)) a"
+    " LEFT JOIN chat_members m ON m.user_id = $1::bigint"
+    " LEFT JOIN chats c ON c.id = m.chat_id";
 
 static bool col_int(const PGresult *res, int row, int col, int64_t *out)
 {
@@ -211,9 +206,10 @@ out:
     conn_unref(c);
 }
 
-/* Whether the API token that opened a stream is still unrevoked. */
+/* Whether the API token that opened a stream is still unrevoked (and the
+ * stream user's): a row, or none. */
 static const char token_live_sql[] =
-    "SELECT 1 FROM api_tokens WHERE id = $1::bigint AND revoked_at IS NULL";
+    "SELECT 1 FROM auth_check($1::bigint, NULL, $2::bigint) WHERE token_ok";
 
 static void on_token_live(void *arg, const PGresult *res)
 {
@@ -239,14 +235,15 @@ out:
  * have been lost with a Redis outage); a revoked token's stream is closed. */
 static void cursor_token_check(struct push_conn *c)
 {
-    char tid[24];
-    const char *params[1] = {tid};
+    char uid[24], tid[24];
+    const char *params[2] = {uid, tid};
 
     if (!c->s->token_id)
         return;
+    snprintf(uid, sizeof(uid), "%" PRId64, c->user_id);
     snprintf(tid, sizeof(tid), "%" PRId64, c->s->token_id);
     c->phase = CONN_OPEN;
-    c->pg = pgq_exec(token_live_sql, 1, params, on_token_live, c);
+    c->pg = pgq_exec(token_live_sql, 2, params, on_token_live, c);
     if (!c->pg) {
         conn_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "database unavailable");
         return;
@@ -346,8 +343,8 @@ static bool ticket_ok(const char *t)
 }
 
 /* A personal API token (API.md "Auth"): live, with the events:read scope. */
-static const char pat_sql[] = "SELECT user_id, 'events:read' = ANY(scopes), id FROM api_tokens"
-                              " WHERE token_hash = decode($1, 'hex') AND revoked_at IS NULL";
+static const char pat_sql[] =
+    "SELECT user_id, 'events:read' = ANY(scopes), token_id FROM auth_api_token(decode($1, 'hex'))";
 
 static void on_pat(void *arg, const PGresult *res)
 {
