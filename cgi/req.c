@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_error.h"
 #include "err.h"
 #include "json.h"
 #include "log.h"
@@ -196,11 +197,7 @@ static void error_v(struct req *req, int status, const char *code, const char *f
     struct buf msg = BUF_INIT, out = BUF_INIT;
 
     buf_vaddf(&msg, fmt, ap);
-    buf_adds(&out, "{\"error\":{\"code\":");
-    buf_add_json_str(&out, code, strlen(code));
-    buf_adds(&out, ",\"message\":");
-    buf_add_json_str(&out, msg.s, msg.len);
-    buf_adds(&out, "}}");
+    api_error_body(&out, code, msg.s);
     if ((status == 429 || status == 503) && !strstr(req->headers.s, "Retry-After:"))
         req_header(req, "Retry-After", "1");
     req_reply(req, status, out.s, (long)out.len);

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_error.h"
+#include "buf.h"
 #include "iplimit.h"
 #include "log.h"
 #include "loop.h"
@@ -245,8 +247,11 @@ enum MHD_Result conn_reply_text(struct MHD_Connection *mc, unsigned status, cons
 enum MHD_Result conn_reply_error(struct MHD_Connection *mc, unsigned status, const char *code,
                                  const char *message)
 {
-    char body[256];
+    struct buf body = BUF_INIT;
+    enum MHD_Result ret;
 
-    snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, message);
-    return conn_reply_text(mc, status, "application/json; charset=utf-8", body, true);
+    api_error_body(&body, code, message);
+    ret = conn_reply_text(mc, status, "application/json; charset=utf-8", body.s, true);
+    buf_release(&body);
+    return ret;
 }

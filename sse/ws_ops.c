@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_error.h"
 #include "buf.h"
 #include "fwd.h"
 #include "json.h"
@@ -53,11 +54,9 @@ static void ws_reply_error(struct ws_peer *w, const char *id, const char *code, 
     struct buf b;
 
     buf_init(&b);
-    buf_addf(&b, "{\"op\":\"error\",\"id\":%s,\"error\":{\"code\":", id ? id : "null");
-    buf_add_json_str(&b, code, strlen(code));
-    buf_adds(&b, ",\"message\":");
-    buf_add_json_str(&b, msg, strlen(msg)); /* json_parse's reasons, ours: escaped all the same */
-    buf_adds(&b, "}}");
+    buf_addf(&b, "{\"op\":\"error\",\"id\":%s,\"error\":", id ? id : "null");
+    api_error_object(&b, code, msg); /* json_parse's reasons, ours: escaped all the same */
+    buf_addch(&b, '}');
     w->reply(w, b.s, b.len);
     buf_release(&b);
 }
