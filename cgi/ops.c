@@ -75,6 +75,22 @@ static double ops_argon2(void *arg)
     }
 }
 
+/* The figures other modules keep, read at each scrape. */
+static const struct metrics_fn_def ops_fns[] = {
+    {METRICS_COUNTER, "chat_api_db_reconnects_total",
+     "PostgreSQL connections opened again after one was lost.", ops_db_reconnects, NULL},
+    {METRICS_COUNTER, "chat_api_redis_reconnects_total",
+     "Redis connections opened again after one was lost.", ops_redis_reconnects, NULL},
+    {METRICS_GAUGE, "chat_api_argon2_in_flight",
+     "Password hashes running now (argon2_max_concurrent caps it).", ops_argon2,
+     (void *)(intptr_t)0},
+    {METRICS_GAUGE, "chat_api_argon2_waiting", "Requests waiting for a password hashing slot now.",
+     ops_argon2, (void *)(intptr_t)1},
+    {METRICS_COUNTER, "chat_api_argon2_rejected_total",
+     "Requests answered 503 because no hashing slot freed up within argon2_wait_ms.", ops_argon2,
+     (void *)(intptr_t)2},
+};
+
 static void ops_register(struct metrics *m)
 {
     struct metrics_family *d;
@@ -97,22 +113,7 @@ static void ops_register(struct metrics *m)
         ops.duration[i] = metrics_series_get(d, (const char *[]){ops.templates[i]});
     }
     ops.duration[ops.nroutes] = metrics_series_get(d, (const char *[]){"unmatched"});
-    metrics_series_fn(metrics_counter(m, "chat_api_db_reconnects_total",
-                                      "PostgreSQL connections opened again after one was lost."),
-                      ops_db_reconnects, NULL);
-    metrics_series_fn(metrics_counter(m, "chat_api_redis_reconnects_total",
-                                      "Redis connections opened again after one was lost."),
-                      ops_redis_reconnects, NULL);
-    metrics_series_fn(metrics_gauge(m, "chat_api_argon2_in_flight",
-                                    "Password hashes running now (argon2_max_concurrent caps it)."),
-                      ops_argon2, (void *)(intptr_t)0);
-    metrics_series_fn(metrics_gauge(m, "chat_api_argon2_waiting",
-                                    "Requests waiting for a password hashing slot now."),
-                      ops_argon2, (void *)(intptr_t)1);
-    metrics_series_fn(metrics_counter(m, "chat_api_argon2_rejected_total",
-                                      "Requests answered 503 because no hashing slot freed up "
-                                      "within argon2_wait_ms."),
-                      ops_argon2, (void *)(intptr_t)2);
+    metrics_fn_table(m, ops_fns, sizeof(ops_fns) / sizeof(ops_fns[0]));
 }
 
 int ops_start(const struct cfg *cfg)

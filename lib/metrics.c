@@ -335,6 +335,17 @@ void metrics_series_fn(struct metrics_series *s, double (*fn)(void *arg), void *
     pthread_mutex_unlock(&s->f->m->lock);
 }
 
+void metrics_fn_table(struct metrics *m, const struct metrics_fn_def *defs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct metrics_fn_def *d = &defs[i];
+        struct metrics_series *s = d->type == METRICS_COUNTER ? metrics_counter(m, d->name, d->help)
+                                                              : metrics_gauge(m, d->name, d->help);
+
+        metrics_series_fn(s, d->fn, d->arg);
+    }
+}
+
 /* ---- updates ---- */
 
 void metrics_inc(struct metrics_series *s)

@@ -93,6 +93,21 @@ struct metrics_series *metrics_gauge(struct metrics *m, const char *name, const 
  * histograms. Call before the first render. */
 void metrics_series_fn(struct metrics_series *s, double (*fn)(void *arg), void *arg);
 
+/* One unlabelled counter or gauge read through fn(arg) (metrics_series_fn),
+ * as a row of a table: the figures a program's ops.c takes from its other
+ * modules. type is METRICS_COUNTER or METRICS_GAUGE. */
+struct metrics_fn_def {
+    enum metrics_type type;
+    const char *name, *help;
+    double (*fn)(void *arg);
+    void *arg;
+};
+
+/* Register each of defs[0..n) (metrics_counter or metrics_gauge, then
+ * metrics_series_fn). A row that cannot be registered is skipped, and
+ * m->errstr names the first such error. */
+void metrics_fn_table(struct metrics *m, const struct metrics_fn_def *defs, size_t n);
+
 /* Counters: add 1, or n. */
 void metrics_inc(struct metrics_series *s);
 void metrics_add(struct metrics_series *s, uint64_t n);

@@ -68,6 +68,12 @@ static double ops_db_reconnects(void *arg)
     return (double)db_reconnects();
 }
 
+/* The figures other modules keep, read at each scrape. */
+static const struct metrics_fn_def ops_fns[] = {
+    {METRICS_COUNTER, "chat_notify_db_reconnects_total",
+     "PostgreSQL connections opened again after one was lost.", ops_db_reconnects, NULL},
+};
+
 static void ops_register(struct metrics *m)
 {
     struct metrics_family *depth, *results;
@@ -88,9 +94,7 @@ static void ops_register(struct metrics *m)
                               "Duration of outgoing webhook and push gateway requests.", NULL,
                               ops_buckets, sizeof(ops_buckets) / sizeof(ops_buckets[0])),
         NULL);
-    metrics_series_fn(metrics_counter(m, "chat_notify_db_reconnects_total",
-                                      "PostgreSQL connections opened again after one was lost."),
-                      ops_db_reconnects, NULL);
+    metrics_fn_table(m, ops_fns, sizeof(ops_fns) / sizeof(ops_fns[0]));
 }
 
 int ops_start(int port)

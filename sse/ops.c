@@ -90,19 +90,20 @@ static void ops_register(struct metrics *m, struct hub *h)
             "(long-poll: the answer queued). Re-sends after a resume count again.",
             NULL, ops_buckets, sizeof(ops_buckets) / sizeof(ops_buckets[0])),
         NULL);
-    metrics_series_fn(metrics_counter(m, "chat_push_redis_reconnects_total",
-                                      "Redis connections made ready again after one was lost."),
-                      ops_rds_reconnects, NULL);
-    metrics_series_fn(metrics_counter(m, "chat_push_db_reconnects_total",
-                                      "PostgreSQL connections opened again after one was lost."),
-                      ops_pgq_reconnects, NULL);
-    metrics_series_fn(metrics_counter(m, "chat_push_backfills_total",
-                                      "Fetches of missed changes of a chat from PostgreSQL."),
-                      ops_u64, &h->nfetches);
-    metrics_series_fn(metrics_counter(m, "chat_push_resyncs_total",
-                                      "Resync events queued to live streams because continuity "
-                                      "was lost (Redis reconnect, unfilled gap)."),
-                      ops_u64, &h->nresyncs);
+    const struct metrics_fn_def fns[] = {
+        {METRICS_COUNTER, "chat_push_redis_reconnects_total",
+         "Redis connections made ready again after one was lost.", ops_rds_reconnects, NULL},
+        {METRICS_COUNTER, "chat_push_db_reconnects_total",
+         "PostgreSQL connections opened again after one was lost.", ops_pgq_reconnects, NULL},
+        {METRICS_COUNTER, "chat_push_backfills_total",
+         "Fetches of missed changes of a chat from PostgreSQL.", ops_u64, &h->nfetches},
+        {METRICS_COUNTER, "chat_push_resyncs_total",
+         "Resync events queued to live streams because continuity was lost (Redis reconnect, "
+         "unfilled gap).",
+         ops_u64, &h->nresyncs},
+    };
+
+    metrics_fn_table(m, fns, sizeof(fns) / sizeof(fns[0]));
 }
 
 int ops_init(struct hub *h)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "keys.h"
 #include "log.h"
 #include "pgq.h"
@@ -51,17 +52,20 @@ static void on_chats(void *arg, const PGresult *res)
 
     if (res && PQresultStatus(res) == PGRES_TUPLES_OK) {
         for (i = 0; i < PQntuples(res); i++) {
-            char ev[256];
+            char ev[256], channel[KEY_MAX];
             const char *ts = PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1);
+            int64_t chat_id;
 
-            if (PQgetisnull(res, i, 0))
+            if (PQgetisnull(res, i, 0) ||
+                json_parse_int(PQgetvalue(res, i, 0), 1, JSON_INT_MAX, &chat_id) != 0)
                 continue;
+            key_chat(channel, chat_id);
             snprintf(ev, sizeof(ev),
                      "{\"type\":\"presence\",\"chat_id\":%s,\"user_id\":%" PRId64
                      ",\"status\":\"%s\",\"last_seen_at\":%s%s%s}",
                      PQgetvalue(res, i, 0), q->user_id, q->online ? "online" : "offline",
                      ts ? "\"" : "", ts ? ts : "null", ts ? "\"" : "");
-            rds_command("PUBLISH " KEY_CHAT_PREFIX "%s %s", PQgetvalue(res, i, 0), ev);
+            rds_command("PUBLISH %s %s", channel, ev);
         }
     } else {
         log_warn("presence of user %" PRId64 ": query failed", q->user_id);

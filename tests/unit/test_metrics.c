@@ -167,6 +167,31 @@ static void test_value_from_a_function(void **state)
     metrics_release(&m);
 }
 
+/* A table of function-read families: each row registered, in order; a bad
+ * row is skipped and named in errstr, the others still stand. */
+static void test_fn_table(void **state)
+{
+    struct metrics m;
+    int n = 4, depth = 2;
+    const struct metrics_fn_def defs[] = {
+        {METRICS_COUNTER, "t_done_total", "Done.", answer, &n},
+        {METRICS_GAUGE, "bad name", "Refused.", answer, &n},
+        {METRICS_GAUGE, "t_depth", "Depth.", answer, &depth},
+    };
+
+    metrics_init(&m);
+    metrics_fn_table(&m, defs, 3);
+    assert_non_null(strstr(m.errstr, "bad name"));
+    n = 5;
+    expect_render(&m, "# HELP t_done_total Done.\n"
+                      "# TYPE t_done_total counter\n"
+                      "t_done_total 5\n"
+                      "# HELP t_depth Depth.\n"
+                      "# TYPE t_depth gauge\n"
+                      "t_depth 2\n");
+    metrics_release(&m);
+}
+
 static void test_float_text(void **state)
 {
     struct metrics m;
@@ -289,6 +314,7 @@ int main(void)
         cmocka_unit_test(test_histogram_cumulative_buckets),
         cmocka_unit_test(test_histogram_with_labels_and_no_observations),
         cmocka_unit_test(test_value_from_a_function),
+        cmocka_unit_test(test_fn_table),
         cmocka_unit_test(test_float_text),
         cmocka_unit_test(test_bad_registrations),
         cmocka_unit_test(test_updates_from_many_threads),
