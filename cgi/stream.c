@@ -1,7 +1,6 @@
 /* stream.c - POST /stream/tickets (API.md "Auth"): single-use tickets that
  * let EventSource and WebSocket, which cannot send headers, open a stream.
- * The ticket lives in Redis as ticket:<hex> = "<user id>:<session id>", or
- * "<user id>:0:<API token id>" when an API token asked, for 30 s; chat-push
+ * The ticket's name, Redis value and lifetime are lib/ticket.h's; chat-push
  * spends it with GETDEL. */
 #include <stdio.h>
 
@@ -10,31 +9,26 @@
 #include "keys.h"
 #include "req.h"
 #include "req_redis.h"
-
-#define TICKET_BYTES 32
-#define TICKET_TTL 30
+#include "ticket.h"
 
 void stream_ticket_create(struct req *req)
 {
-    char ticket[2 * TICKET_BYTES + 1], owner[48], out[160], key[KEY_MAX];
+    char ticket[2 * TICKET_BYTES + 1], owner[TICKET_OWNER_MAX], out[160], key[KEY_MAX];
+    struct ticket_owner o = {req->user_id, req->api_token ? 0 : req->session_id,
+                             req->api_token ? req->token_id : 0};
     redisReply *r;
 
     if (crypto_random_hex(ticket, TICKET_BYTES)) {
         req_internal(req, "no randomness");
         return;
     }
-    if (req->api_token)
-        snprintf(owner, sizeof(owner), "%lld:0:%lld", (long long)req->user_id,
-                 (long long)req->token_id);
-    else
-        snprintf(owner, sizeof(owner), "%lld:%lld", (long long)req->user_id,
-                 (long long)req->session_id);
+    ticket_owner_format(owner, &o);
     key_ticket(key, ticket);
-    r = req_redis(req, "SET %s %s EX %d NX", key, owner, TICKET_TTL);
+    r = req_redis(req, "SET %s %s EX %d NX", key, owner, TICKET_TTL_S);
     if (!r || r->type != REDIS_REPLY_STATUS) {
         req_error(req, 503, "unavailable", "cannot issue a ticket now, retry shortly");
         return;
     }
-    snprintf(out, sizeof(out), "{\"ticket\":\"%s\",\"expires_in\":%d}", ticket, TICKET_TTL);
+    snprintf(out, sizeof(out), "{\"ticket\":\"%s\",\"expires_in\":%d}", ticket, TICKET_TTL_S);
     req_reply(req, 201, out, -1);
 }

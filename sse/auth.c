@@ -19,13 +19,13 @@
 #include "conn.h"
 #include "crypto.h"
 #include "err.h"
-#include "hex.h"
 #include "iplimit.h"
 #include "json.h"
 #include "jwt.h"
 #include "log.h"
 #include "loop.h"
 #include "rds_sub.h"
+#include "ticket.h"
 
 #define AUTH_MAX_STREAMS_PER_USER 32 /* behind nginx every peer is 127.0.0.1 */
 
@@ -284,35 +284,10 @@ static void stream_start(struct push_conn *c)
     stream_new(c);
 }
 
-/* "<user_id>:<session_id>", or "<user_id>:0:<API token id>", as chat-api
- * stores it (cgi/stream.c). */
-static bool parse_ticket_value(const char *v, size_t len, int64_t *uid, int64_t *sid, int64_t *tid)
-{
-    char tmp[72];
-    char *colon, *colon2;
-
-    if (len == 0 || len >= sizeof(tmp))
-        return false;
-    memcpy(tmp, v, len);
-    tmp[len] = 0;
-    colon = strchr(tmp, ':');
-    if (!colon)
-        return false;
-    *colon = 0;
-    colon2 = strchr(colon + 1, ':');
-    *tid = 0;
-    if (colon2) {
-        *colon2 = 0;
-        if (json_parse_int(colon2 + 1, 1, INT64_MAX, tid))
-            return false;
-    }
-    return json_parse_int(tmp, 1, INT64_MAX, uid) == 0 &&
-           json_parse_int(colon + 1, 0, INT64_MAX, sid) == 0;
-}
-
 static void on_ticket(void *arg, int status, const char *val, size_t len)
 {
     struct push_conn *c = arg;
+    struct ticket_owner o;
 
     if (c->completed || c->phase != CONN_AUTH)
         goto out;
@@ -320,26 +295,17 @@ static void on_ticket(void *arg, int status, const char *val, size_t len)
         conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "unknown, expired or spent ticket");
     } else if (status) {
         conn_fail(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "ticket store unavailable");
-    } else if (!parse_ticket_value(val, len, &c->user_id, &c->session_id, &c->token_id)) {
+    } else if (!ticket_owner_parse(val, len, &o)) {
         log_warn("malformed ticket value");
         conn_fail(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "invalid ticket");
     } else {
+        c->user_id = o.user_id;
+        c->session_id = o.session_id;
+        c->token_id = o.token_id;
         stream_start(c);
     }
 out:
     conn_unref(c);
-}
-
-static bool ticket_ok(const char *t)
-{
-    size_t n = strlen(t), i;
-
-    if (n < 16 || n > 128)
-        return false;
-    for (i = 0; i < n; i++)
-        if (!hex_is_lower(t[i]))
-            return false;
-    return true;
 }
 
 /* A personal API token (API.md "Auth"): live, with the events:read scope. */
@@ -427,7 +393,7 @@ static bool authenticate(struct push_conn *c, enum MHD_Result *ret)
         c->token_version = cl.tv;
         stream_start(c);
     } else if (ticket) {
-        if (!ticket_ok(ticket)) {
+        if (!ticket_name_ok(ticket)) {
             *ret = reject(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "invalid ticket");
             return false;
         }
