@@ -54,9 +54,12 @@ static struct {
     int64_t ready_at_ms;     /* last time Redis and PostgreSQL were both up */
 } H;
 
+/* The transports, each defined in its own file (sub.h says what one fills). */
+extern const struct sub_ops sub_sse_ops, sub_poll_ops, sub_ws_ops;
+
 /* The stream routes (with or without the /api/v1 prefix), one per
- * transport. ws: served on the WebSocket daemon only, the others on the
- * SSE and long-poll ones. */
+ * transport: adding a transport is its file and a line here. ws: served on
+ * the WebSocket daemon only, the others on the SSE and long-poll ones. */
 static const struct route {
     const char *path;
     bool ws;
@@ -67,6 +70,13 @@ static const struct route {
     {"/ws", true, &sub_ws_ops},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+size_t http_transports(const struct sub_ops **out, size_t cap)
+{
+    for (size_t i = 0; i < NROUTES && i < cap; i++)
+        out[i] = routes[i].ops;
+    return NROUTES;
+}
 
 /* ---- request header deadline ----
  *

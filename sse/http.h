@@ -25,6 +25,11 @@
 
 #include "cfg.h"
 #include "hub.h"
+#include "sub.h"
+
+/* The transports of the route table, in its order: up to cap of them into
+ * out (pointers to static sub_ops); returns how many there are. */
+size_t http_transports(const struct sub_ops **out, size_t cap);
 
 /* Start the daemon on cfg->push_addr:push_port. key is the JWT key
  * (JWT_KEY_LEN bytes, kept by pointer). Returns 0 or CHAT_ERR_IO. */

@@ -199,6 +199,8 @@ static void node_name(char *out, size_t len)
 int main(int argc, char **argv)
 {
     char err[256], node[128];
+    const struct sub_ops *transports[OPS_MAX_TRANSPORTS];
+    size_t nt;
 
     signal(SIGPIPE, SIG_IGN); /* hiredis and MHD write to sockets */
     if (cfg_load(&P.cfg, NULL, err, sizeof(err)))
@@ -212,7 +214,8 @@ int main(int argc, char **argv)
     if (loop_init())
         die("epoll_create1: %s", strerror(errno));
     hub_init(&P.hub, &hub_ops, NULL, run_epoch());
-    if (ops_init(&P.hub))
+    nt = http_transports(transports, OPS_MAX_TRANSPORTS);
+    if (ops_init(&P.hub, transports, nt))
         die("chat-push: cannot register its metrics");
     if (http_start(&P.cfg, &P.hub, P.key))
         die("chat-push: cannot start the HTTP daemon");

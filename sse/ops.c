@@ -13,22 +13,21 @@
 static const double ops_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                      0.25,  0.5,    1,     2.5,  5,     10};
 
-/* Label values: the transports' sub_ops.name. */
-static const char *const ops_transports[] = {"sse", "poll", "ws"};
-#define OPS_NTRANSPORTS 3
-
 static struct {
     struct metrics m;
     struct hub *hub;
-    struct metrics_series *streams[OPS_NTRANSPORTS], *fanned[OPS_NTRANSPORTS];
+    /* the transports (label value: their sub_ops.name), as ops_init got them */
+    const struct sub_ops *transports[OPS_MAX_TRANSPORTS];
+    size_t ntransports;
+    struct metrics_series *streams[OPS_MAX_TRANSPORTS], *fanned[OPS_MAX_TRANSPORTS];
     struct metrics_series *latency;
 } O;
 
 static int ops_transport(const struct sub_ops *t)
 {
-    for (int i = 0; i < OPS_NTRANSPORTS; i++)
-        if (strcmp(t->name, ops_transports[i]) == 0)
-            return i;
+    for (size_t i = 0; i < O.ntransports; i++)
+        if (O.transports[i] == t)
+            return (int)i;
     return -1;
 }
 
@@ -78,9 +77,9 @@ static void ops_register(struct metrics *m, struct hub *h)
                                  "Events written to subscribers (one per event and subscriber), "
                                  "by transport.",
                                  "transport");
-    for (int i = 0; i < OPS_NTRANSPORTS; i++) {
-        O.streams[i] = metrics_series_get(streams, &ops_transports[i]);
-        O.fanned[i] = metrics_series_get(fanned, &ops_transports[i]);
+    for (size_t i = 0; i < O.ntransports; i++) {
+        O.streams[i] = metrics_series_get(streams, &O.transports[i]->name);
+        O.fanned[i] = metrics_series_get(fanned, &O.transports[i]->name);
     }
     O.latency = metrics_series_get(
         metrics_histogram_new(
@@ -106,9 +105,15 @@ static void ops_register(struct metrics *m, struct hub *h)
     metrics_fn_table(m, fns, sizeof(fns) / sizeof(fns[0]));
 }
 
-int ops_init(struct hub *h)
+int ops_init(struct hub *h, const struct sub_ops *const *transports, size_t n)
 {
+    if (n > OPS_MAX_TRANSPORTS) {
+        log_err("metrics: %zu transports, room for %d", n, OPS_MAX_TRANSPORTS);
+        return -1;
+    }
     O.hub = h;
+    memcpy(O.transports, transports, n * sizeof(*transports));
+    O.ntransports = n;
     metrics_init(&O.m);
     ops_register(&O.m, h);
     if (O.m.errstr[0]) {
@@ -125,13 +130,13 @@ void ops_release(void)
 
 void ops_render(struct buf *out)
 {
-    unsigned n[OPS_NTRANSPORTS] = {0, 0, 0};
+    unsigned n[OPS_MAX_TRANSPORTS] = {0};
     int i;
 
     for (struct hub_stream *s = O.hub->streams; s; s = s->all_next)
         if (s->ops && (i = ops_transport(s->ops)) >= 0)
             n[i]++;
-    for (i = 0; i < OPS_NTRANSPORTS; i++)
-        metrics_set(O.streams[i], n[i]);
+    for (size_t t = 0; t < O.ntransports; t++)
+        metrics_set(O.streams[t], n[t]);
     metrics_render(&O.m, out);
 }

@@ -32,12 +32,18 @@
 #include "hub.h"
 #include "sub.h"
 
-/* Register the series; the counters of h are read at each render.
- * Returns 0, or -1 (logged) on a registration error. */
-int ops_init(struct hub *h);
+#define OPS_MAX_TRANSPORTS 8
+
+/* Register the series; the counters of h are read at each render. The
+ * per-transport series get one label value per transports[0..n) (its
+ * sub_ops.name; http_transports lists them); n <= OPS_MAX_TRANSPORTS.
+ * transports is copied, its elements kept by pointer. Returns 0, or -1
+ * (logged) on a registration error. */
+int ops_init(struct hub *h, const struct sub_ops *const *transports, size_t n);
 void ops_release(void);
 
-/* n events (n >= 0) of the transport t were written in one batch. */
+/* n events (n >= 0) of the transport t were written in one batch; a
+ * transport ops_init was not given is not counted. */
 void ops_fanned_out(const struct sub_ops *t, unsigned n);
 /* ev is being written now: observe its delivery latency if it carries its
  * creation time (hub_event.created_us). */

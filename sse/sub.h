@@ -80,10 +80,4 @@ struct sub_ops {
     unsigned (*active)(void);
 };
 
-/* The transports (sub_sse.c, sub_poll.c, sub_ws.c), named by http.c's
- * route table. */
-extern const struct sub_ops sub_sse_ops;
-extern const struct sub_ops sub_poll_ops;
-extern const struct sub_ops sub_ws_ops;
-
 #endif

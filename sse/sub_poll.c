@@ -22,6 +22,9 @@
 #include "ops.h"
 #include "sub.h"
 
+/* This transport (defined at the end; http.c's route table names it). */
+extern const struct sub_ops sub_poll_ops;
+
 #define POLL_MAX_EVENTS 500         /* per answer; the rest waits for the next poll */
 #define POLL_MAX_BYTES (256 * 1024) /* same, in bytes of event JSON */
 #define POLL_DEFAULT_S 25           /* API.md "Transports": long-poll timeout */

@@ -34,6 +34,9 @@
 #include "ops.h"
 #include "sub.h"
 
+/* This transport (defined at the end; http.c's route table names it). */
+extern const struct sub_ops sub_sse_ops;
+
 /* MHD's buffer for the reader: `retry:` and the start of the first frame. */
 #define SSE_BLOCK 256
 /* Bytes per send() while direct: many frames of one stream in one call. */

@@ -42,6 +42,9 @@
 #include "ws_ops.h"
 #include "ws_proto.h"
 
+/* This transport (defined at the end; http.c's route table names it). */
+extern const struct sub_ops sub_ws_ops;
+
 #define WS_MAX_MSG (64 * 1024) /* API.md: 1009 past this */
 #define WS_PING_MS 15000       /* server pings keep nginx and NATs awake */
 #define WS_IDLE_MS 45000       /* nothing from the client this long: gone */
