@@ -25,14 +25,30 @@ only() {
     [[ $(basename "$1") == $ONLY ]]
 }
 
+# Each step's output is kept too, so the summary can end with the last lines
+# of every failed one (a CI log often shows only its end).
+STEP_LOGS=$(mktemp -d /tmp/chat-steps.XXXXXX)
+step_logs=()
 step() { # name command...
-    local name=$1
+    local name=$1 out
     shift
     printf '\n=== %s\n' "$name"
-    if "$@"; then passed=$((passed + 1)); else failed+=("$name"); fi
+    out=$STEP_LOGS/$((passed + ${#failed[@]})).log
+    if "$@" 2>&1 | tee "$out"; then
+        passed=$((passed + 1))
+    else
+        failed+=("$name")
+        step_logs+=("$out")
+    fi
 }
 
 summary() {
+    local i
+    for i in "${!failed[@]}"; do
+        printf '\n--- last lines of FAILED %s\n' "${failed[$i]}"
+        tail -n 30 "${step_logs[$i]:-/dev/null}"
+    done
+    rm -rf "$STEP_LOGS"
     printf '\n=== summary: %d passed, %d failed\n' "$passed" "${#failed[@]}"
     for f in "${failed[@]}"; do printf '  FAILED %s\n' "$f"; done
     [ ${#failed[@]} -eq 0 ]
