@@ -254,7 +254,7 @@ static int refresh_parse(const char *tok, int64_t *sid, int64_t *gen)
 static const struct db_stmt st_session_get = {
     "session_get",
     "SELECT s.user_id, encode(s.salt, 'hex'), s.generation, "
-    "  s.revoked_at IS NULL AND s.expires_at > now(), "
+    "  session_live(s), "
     "  coalesce(extract(epoch FROM now() - s.rotated_at), 1e9)::float8, "
     "  u.token_version, user_json(u) "
     "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1",
@@ -401,7 +401,7 @@ static const struct db_stmt st_sessions = {
     "SELECT coalesce(json_agg(json_build_object('id', id, 'created_at', api_ts(created_at), "
     "  'last_used_at', api_ts(last_used_at), 'expires_at', api_ts(expires_at), "
     "  'user_agent', user_agent, 'ip', ip, 'current', id = $2) ORDER BY id), '[]') "
-    "FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()",
+    "FROM sessions s WHERE user_id = $1 AND session_live(s)",
     2, true};
 
 void auth_sessions_list(struct req *req)

@@ -14,8 +14,7 @@ LANGUAGE sql STABLE AS $$
     SELECT u.token_version,
            p_session IS NULL OR EXISTS (
                SELECT 1 FROM sessions s
-               WHERE s.id = p_session AND s.user_id = u.id
-                 AND s.revoked_at IS NULL AND s.expires_at > now()),
+               WHERE s.id = p_session AND s.user_id = u.id AND session_live(s)),
            p_token IS NULL OR EXISTS (
                SELECT 1 FROM api_tokens t
                WHERE t.id = p_token AND t.user_id = u.id AND t.revoked_at IS NULL)
