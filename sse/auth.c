@@ -24,6 +24,7 @@
 #include "jwt.h"
 #include "log.h"
 #include "loop.h"
+#include "presence.h"
 #include "rds_sub.h"
 #include "ticket.h"
 
@@ -115,6 +116,7 @@ static void on_baseline(void *arg, const PGresult *res)
     conn_wake(c);
     log_debug("stream %" PRIu64 " of user %" PRId64 " open, %d chats", c->s->id, c->user_id,
               c->s->nmembers);
+    presence_stream_ready(c->user_id);
     hub_stream_baseline_done(c->s); /* may kick c: c->s is not used after */
 out:
     conn_unref(c);

@@ -121,6 +121,11 @@ static void on_user(void *arg, int64_t user_id, unsigned attached)
     }
 }
 
+void presence_stream_ready(int64_t user_id)
+{
+    on_user(NULL, user_id, 1);
+}
+
 void presence_tick(int64_t now)
 {
     size_t i;

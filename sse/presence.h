@@ -26,6 +26,11 @@
 void presence_init(struct hub *h);
 /* Once a second. */
 void presence_tick(int64_t now_ms);
+/* A stream of user_id just became ready (auth.c): a user not yet online
+ * comes online now rather than at the next tick, so a client that asks
+ * GET /users/{id} right after (a chat just created with them, whose
+ * presence event the announce could not reach yet) already sees it. */
+void presence_stream_ready(int64_t user_id);
 void presence_release(void);
 
 #endif
