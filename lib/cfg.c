@@ -79,6 +79,7 @@ static const struct cfg_key cfg_keys[] = {
     CFG_I("push", heartbeat, 1, 3600),
     CFG_I("push", push_ws_port, 1, 65535),
     CFG_I("push", push_poll_port, 0, 65535),
+    CFG_I("push", push_node, 0, 255),
     CFG_S("push", ws_origins),
     CFG_I("notify", notify_port, 0, 65535),
     CFG_I("notify", notify_allow_private, 0, 1),
@@ -364,6 +365,7 @@ static void cfg_defaults_services(struct cfg_ctx *x)
     cfg_default_int(x, "heartbeat", 15);
     cfg_default_int(x, "push_ws_port", c->port <= 65530 ? c->port + 5 : 1);
     cfg_default_int(x, "push_poll_port", c->port <= 65529 ? c->port + 6 : 0);
+    cfg_default_int(x, "push_node", 0);
     cfg_default_str(x, "ws_origins", "%s", "");
     cfg_default_int(x, "tls", 0);
     cfg_default_int(x, "notify_port", c->port <= 65531 ? c->port + 4 : 0);

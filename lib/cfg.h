@@ -60,6 +60,9 @@ struct cfg {
     int heartbeat;      /* seconds between SSE heartbeats, default 15 */
     int push_ws_port;   /* chat-push's WebSocket daemon, default port+5 */
     int push_poll_port; /* chat-push's long-poll daemon, default port+6; 0: none */
+    int push_node;      /* this chat-push's number among those behind one nginx,
+                           0..255 (default 0): its cursors carry it, and nginx
+                           routes a resume by it (docs/SCALING.md) */
     char *ws_origins;   /* WebSocket Origins allowed besides the nginx URL's, comma-separated */
     /* open streams per client IP (X-Forwarded-For behind nginx), default 1000 */
     int push_max_per_ip;

@@ -176,7 +176,7 @@ struct hub_stream {
 struct hub {
     const struct hub_ops *ops;
     void *ops_ctx;
-    uint64_t epoch;   /* boot time, names this process run in cursors */
+    uint64_t epoch;   /* names this process run in cursors (its lowest byte: push_node) */
     uint64_t next_id; /* next stream id */
     bool redis_up;
     int64_t now; /* unix seconds, from the last hub_tick or open */

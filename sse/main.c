@@ -176,14 +176,18 @@ static void fit_fd_limit(void)
 
 /* Names this process run in cursors: the start time and 24 random bits, so
  * two processes started in the same second never take each other's cursors. */
+/* The cursor epoch of this process run: the start time, 16 random bits (two
+ * runs in one second differ), and in the lowest byte push_node, which
+ * nginx's resume map reads from the cursor's first part (hub.h; chatctl). */
 static uint64_t run_epoch(void)
 {
-    unsigned char r[3] = {0, 0, 0};
+    unsigned char r[2] = {0, 0};
 
     if (crypto_random(r, sizeof(r)))
         log_warn("no randomness for the cursor epoch; using the pid");
     return ((uint64_t)loop_unix() << 24) |
-           (((uint64_t)r[0] << 16 | (uint64_t)r[1] << 8 | r[2]) ^ ((uint64_t)getpid() & 0xffffff));
+           ((((uint64_t)r[0] << 8 | r[1]) ^ ((uint64_t)getpid() & 0xffff)) << 8) |
+           (uint64_t)(P.cfg.push_node & 0xff);
 }
 
 static void node_name(char *out, size_t len)
