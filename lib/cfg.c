@@ -67,6 +67,7 @@ static const struct cfg_key cfg_keys[] = {
     CFG_I("api", api_threads, 1, 1024),
     CFG_I("api", body_limit, 1024, 64 << 20),
     CFG_I("api", max_group_members, 2, 1000000),
+    CFG_I("api", max_ephemeral_fanout, 2, 1000000),
     CFG_I("api", metrics_port, 0, 65535),
     CFG_I("limits", rate_auth, 1, 1000000),
     CFG_I("limits", rate_read, 1, 10000000),
@@ -353,6 +354,7 @@ static void cfg_defaults_services(struct cfg_ctx *x)
     cfg_default_int(x, "argon2_wait_ms", 10);
     cfg_default_int(x, "body_limit", 65536);
     cfg_default_int(x, "max_group_members", 10000);
+    cfg_default_int(x, "max_ephemeral_fanout", 100);
     cfg_default_int(x, "metrics_port", c->port <= 65528 ? c->port + 7 : 0);
     cfg_default_int(x, "rate_auth", 300);
     cfg_default_int(x, "rate_read", 1200);

@@ -43,11 +43,14 @@ struct cfg {
     int argon2_max_concurrent;
     int argon2_wait_ms;
     /* [api] */
-    char *api_socket;      /* FastCGI unix socket, default $home/run/chat-api.sock */
-    int api_threads;       /* worker threads, default 8 */
-    int body_limit;        /* bytes, default 65536 */
-    int max_group_members; /* default 10000 */
-    int metrics_port;      /* chat-api: /metrics, /healthz on 127.0.0.1, default port+7; 0 none */
+    char *api_socket;         /* FastCGI unix socket, default $home/run/chat-api.sock */
+    int api_threads;          /* worker threads, default 8 */
+    int body_limit;           /* bytes, default 65536 */
+    int max_group_members;    /* default 10000 */
+    int max_ephemeral_fanout; /* typing, receipt and presence events go to chats
+                                 of at most this many members (API.md "Real-time
+                                 events"); default 100 */
+    int metrics_port; /* chat-api: /metrics, /healthz on 127.0.0.1, default port+7; 0 none */
     /* [limits] (API.md "Conventions": rate limits) */
     int rate_auth;      /* auth requests per IP per minute, default 300 */
     int rate_read;      /* GET requests per user (or IP) per minute, default 1200 */

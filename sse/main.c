@@ -236,7 +236,7 @@ int main(int argc, char **argv)
             die("chat-push: cannot set up libcurl");
     }
     sync_init(&P.hub);
-    presence_init(&P.hub);
+    presence_init(&P.hub, P.cfg.max_ephemeral_fanout);
     log_info("started, redis %s:%d, heartbeat %d s", P.cfg.redis_host, P.cfg.redis_port,
              P.cfg.heartbeat);
 

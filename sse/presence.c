@@ -28,6 +28,7 @@ static struct {
     struct pres *b[PRES_BUCKETS];
     uint64_t pass;
     int64_t now_ms;
+    int max_fanout; /* cfg max_ephemeral_fanout */
 } PR;
 
 static const char online_sql[] =
@@ -84,7 +85,7 @@ static void announce(int64_t user_id, bool online)
     q->user_id = user_id;
     q->online = online;
     snprintf(uid, sizeof(uid), "%" PRId64, user_id);
-    snprintf(lim, sizeof(lim), "%d", PRESENCE_MAX_FANOUT);
+    snprintf(lim, sizeof(lim), "%d", PR.max_fanout);
     if (!pgq_exec(online ? online_sql : offline_sql, 2, params, on_chats, q))
         free(q);
 }
@@ -157,10 +158,11 @@ void presence_tick(int64_t now)
     }
 }
 
-void presence_init(struct hub *h)
+void presence_init(struct hub *h, int max_fanout)
 {
     memset(&PR, 0, sizeof(PR));
     PR.hub = h;
+    PR.max_fanout = max_fanout;
 }
 
 void presence_release(void)

@@ -21,9 +21,9 @@
 #define PRESENCE_TTL_S 60
 #define PRESENCE_REFRESH_S 20
 #define PRESENCE_DEBOUNCE_S 10
-#define PRESENCE_MAX_FANOUT 100 /* API.md max_ephemeral_fanout */
-
-void presence_init(struct hub *h);
+/* max_fanout: announce only in chats of at most this many members (cfg
+ * max_ephemeral_fanout, API.md). */
+void presence_init(struct hub *h, int max_fanout);
 /* Once a second. */
 void presence_tick(int64_t now_ms);
 /* A stream of user_id just became ready (auth.c): a user not yet online
