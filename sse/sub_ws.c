@@ -15,7 +15,8 @@
  * bad code: wslay; a Close with a 1-byte payload: here), 1009 messages over 64 KiB (wslay,
  * max_recv_msg_length), 1007 text that is not UTF-8 (checked here: wslay
  * does not), 1003 binary data, 4001 session revoked, 4008 slow consumer,
- * 1001 server going away, 1000 at the 24 h stream age. After sending its
+ * 1012 service restart (SIGTERM: reconnect, to another process when there
+ * are several; RFC 6455 §7.4, IANA registry), 1000 at the 24 h stream age. After sending its
  * Close the server reads the peer's and ends TCP as soon as it comes
  * (RFC 6455 §7.1.1), waiting at most WS_CLOSE_WAIT_MS.
  */
@@ -661,7 +662,7 @@ static void ws_tick_all(int64_t now)
             continue;
         }
         if (WS.stopping) {
-            ws_close(w, 1001, "server going away");
+            ws_close(w, 1012, "service restart");
             continue;
         }
         if (w->c->s && unix_now - w->c->s->opened_at > CONN_STREAM_MAX_AGE_S) {
@@ -684,7 +685,7 @@ static void ws_tick_all(int64_t now)
     }
 }
 
-/* SIGTERM: close every WebSocket with 1001. */
+/* SIGTERM: close every WebSocket with 1012 (service restart). */
 static void ws_shutdown_all(void)
 {
     WS.stopping = true;

@@ -11,6 +11,8 @@ nginx: CHAT_URL, CHAT_HOME and CHAT_PUSH_PROCS in the environment.
 - new streams are spread over every process.
 - `kill` ARG (the number of a process): a cursor of that (now dead) process
   gets a new stream that starts with `resync`, from another process.
+- `wsclose` FILE: opens a WebSocket, writes "open" to FILE, and prints the
+  code of the Close frame chat-push sends (1012 on SIGTERM: a restart).
 """
 
 import os
@@ -21,7 +23,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 from chatlib import (API_URL, SSEStream, register, create_direct, post_message,  # noqa: E402
-                     stream_ticket, request)
+                     stream_ticket, request, ws_raw_connect)
 
 PROCS = int(os.environ.get("CHAT_PUSH_PROCS", "1"))
 HOME = os.environ["CHAT_HOME"]
@@ -149,6 +151,36 @@ def after_kill(victim, a, b, chat):
           ("while %s is gone" % name) in r.raw.decode("utf-8", "replace"), str(r.status))
 
 
+def ws_close_code(path):
+    """The status code of the first Close frame the server sends (RFC 6455
+    section 5.5.1), or None if the connection ends without one."""
+    import struct
+    b = register("pw")
+    sock, buf = ws_raw_connect(b)
+    sock.settimeout(60)
+    with open(path, "w") as f:
+        f.write("open\n")
+    while True:
+        while len(buf) < 2 or len(buf) < 2 + {126: 2, 127: 8}.get(buf[1] & 0x7f, 0):
+            chunk = sock.recv(65536)
+            if not chunk:
+                return None
+            buf += chunk
+        op, n, at = buf[0] & 0x0f, buf[1] & 0x7f, 2
+        if n == 126:
+            n, at = struct.unpack("!H", buf[2:4])[0], 4
+        elif n == 127:
+            n, at = struct.unpack("!Q", buf[2:10])[0], 10
+        while len(buf) < at + n:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return None
+            buf += chunk
+        payload, buf = buf[at:at + n], buf[at + n:]
+        if op == 0x8:
+            return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+
+
 def main():
     a, b = register("pa"), register("pb")
     chat = create_direct(a, b)["id"]
@@ -159,6 +191,10 @@ def main():
         poll_continues(a, b, chat)
     elif what == "kill":
         after_kill(int(sys.argv[2]), a, b, chat)
+    elif what == "wsclose":
+        code = ws_close_code(sys.argv[2])
+        print("close code %s" % code)
+        return 0
     print("procs_check %s: %s" % (what, "all passed" if not fails else "%d failed" % fails))
     return 1 if fails else 0
 

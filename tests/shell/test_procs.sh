@@ -50,7 +50,14 @@ ok "chat-api-1 answered requests" answered $((CHAT_PORT + 17))
 ok "resumes reach their chat-push" /usr/bin/python3 tests/shell/procs_check.py resume
 ok "a killed chat-push's cursor gets resync" /usr/bin/python3 tests/shell/procs_check.py kill 1
 no "status: every process runs" quiet ./chatctl status
+# A WebSocket open during the rolling restart is closed with 1012 (service restart).
+/usr/bin/python3 tests/shell/procs_check.py wsclose "$CHAT_HOME/ws.open" >"$CHAT_HOME/ws.out" 2>&1 &
+ws_pid=$!
+for _ in $(seq 100); do [ -s "$CHAT_HOME/ws.open" ] && break; sleep 0.1; done
+ok "a WebSocket is open" test -s "$CHAT_HOME/ws.open"
 ok "restart-rolling push" ./chatctl restart-rolling push
+wait "$ws_pid"
+ok "  the WebSocket was closed with 1012" grep -qx 'close code 1012' "$CHAT_HOME/ws.out"
 ok "status: every process runs again" quiet ./chatctl status
 ok "resumes reach their chat-push after the restart" /usr/bin/python3 tests/shell/procs_check.py resume
 mapfile -t pids < <(daemon_pids)
