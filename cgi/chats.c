@@ -299,7 +299,7 @@ void chats_members_list(struct req *req)
     if (req_limit_or_reply(req, &limit) ||
         req_query_int_or_reply(req, "cursor", 0, INT64_MAX, &after, NULL))
         return;
-    if (req_member_or_reply(req, req->params[0]))
+    if (req_member_or_reply(req, req->params[0], NULL))
         return;
     r = req_db_or_reply(
         req, &st_members,

@@ -213,8 +213,8 @@ static const struct db_stmt st_mark = {
     4, false};
 
 /* POST /chats/{id}/read or /delivered {seq}: move a marker forward and,
- * when it moved, publish the receipt event to the chat if it has at most
- * max_ephemeral_fanout members (API.md: larger chats refetch). */
+ * when it moved, publish the receipt event to the chat (if small enough:
+ * req_publish_ephemeral). */
 static void mark(struct req *req, bool read)
 {
     cJSON *body;
@@ -241,11 +241,10 @@ static void mark(struct req *req, bool read)
     }
     snprintf(out, sizeof(out), "{\"read_seq\":%s,\"delivered_seq\":%s}", PQgetvalue(r, 0, 0),
              PQgetvalue(r, 0, 1));
-    if (strcmp(PQgetvalue(r, 0, 2), "t") == 0 &&
-        db_int(r, 0, 3) <= req->w->cfg->max_ephemeral_fanout) {
+    if (strcmp(PQgetvalue(r, 0, 2), "t") == 0) {
         snprintf(event, sizeof(event), "{\"type\":\"receipt\",\"chat_id\":%s,\"user_id\":%lld,%s",
                  chat, (long long)req->user_id, out + 1);
-        req_publish_chat(req, req->params[0], event);
+        req_publish_ephemeral(req, req->params[0], db_int(r, 0, 3), event);
     }
     req_reply(req, 200, out, -1);
 }
@@ -260,22 +259,16 @@ void messages_delivered(struct req *req)
     mark(req, false);
 }
 
-static const struct db_stmt st_typing = {
-    "typing_fanout",
-    "SELECT c.members_count FROM chats c JOIN chat_members m ON m.chat_id = c.id "
-    "AND m.user_id = $2 WHERE c.id = $1",
-    2, true};
-
-/* POST /chats/{id}/typing: published, never stored, and only in chats of at
- * most max_ephemeral_fanout members (204 in larger ones too: typing is best
- * effort); expires after 5 s on the receiving side unless repeated. It takes no body; an empty JSON
+/* POST /chats/{id}/typing: published (if the chat is small enough:
+ * req_publish_ephemeral; 204 either way), never stored; expires after 5 s
+ * on the receiving side unless repeated. It takes no body; an empty JSON
  * object is accepted too (chat-push's WebSocket forwards `typing` as {}),
  * anything else is 400, so a client that thinks it sends data learns. */
 void messages_typing(struct req *req)
 {
     char event[128];
     cJSON *body;
-    PGresult *r;
+    int64_t members;
 
     if (req->body_len > 0) {
         if (req_json_body_or_reply(req, &body))
@@ -285,20 +278,11 @@ void messages_typing(struct req *req)
             return;
         }
     }
-    r = req_db_or_reply(
-        req, &st_typing,
-        (const char *[]){req_id_str(req, req->params[0]), req_id_str(req, req->user_id)});
-    if (!r)
+    if (req_member_or_reply(req, req->params[0], &members))
         return;
-    if (PQntuples(r) != 1) {
-        req_error(req, 404, "not_found", "no such chat");
-        return;
-    }
-    if (db_int(r, 0, 0) <= req->w->cfg->max_ephemeral_fanout) {
-        snprintf(event, sizeof(event), "{\"type\":\"typing\",\"chat_id\":%lld,\"user_id\":%lld}",
-                 (long long)req->params[0], (long long)req->user_id);
-        req_publish_chat(req, req->params[0], event);
-    }
+    snprintf(event, sizeof(event), "{\"type\":\"typing\",\"chat_id\":%lld,\"user_id\":%lld}",
+             (long long)req->params[0], (long long)req->user_id);
+    req_publish_ephemeral(req, req->params[0], members, event);
     req_no_content(req);
 }
 

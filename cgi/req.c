@@ -262,9 +262,12 @@ PGresult *req_db_or_reply(struct req *req, const struct db_stmt *st, const char 
 }
 
 static const struct db_stmt st_is_member = {
-    "chat_is_member", "SELECT 1 FROM chat_members WHERE chat_id = $1 AND user_id = $2", 2, true};
+    "chat_is_member",
+    "SELECT c.members_count FROM chats c JOIN chat_members m ON m.chat_id = c.id "
+    "AND m.user_id = $2 WHERE c.id = $1",
+    2, true};
 
-int req_member_or_reply(struct req *req, int64_t chat_id)
+int req_member_or_reply(struct req *req, int64_t chat_id, int64_t *members)
 {
     PGresult *r =
         req_db_or_reply(req, &st_is_member,
@@ -276,6 +279,8 @@ int req_member_or_reply(struct req *req, int64_t chat_id)
         req_error(req, 404, "not_found", "no such chat");
         return -1;
     }
+    if (members)
+        *members = db_int(r, 0, 0);
     return 0;
 }
 

@@ -132,7 +132,8 @@ void req_delete_owned(struct req *req, const struct db_stmt *st, const char *wha
 const char *req_id_str(struct req *req, int64_t v);
 
 /* Check that the caller is a member of chat_id; else send 404 (API.md
- * "Visibility": a chat exists only for its members) and return -1. */
-int req_member_or_reply(struct req *req, int64_t chat_id);
+ * "Visibility": a chat exists only for its members) and return -1. On 0,
+ * *members (if not NULL) is the chat's member count. */
+int req_member_or_reply(struct req *req, int64_t chat_id, int64_t *members);
 
 #endif

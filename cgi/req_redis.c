@@ -156,10 +156,12 @@ static void publish_with(struct req *req, const char *key, const char *op, int64
     req_eval(req, &publish_script, 7, (const char *[]){"1", key, op, v, ttl, channel, json});
 }
 
-void req_publish_chat(struct req *req, int64_t chat_id, const char *json)
+void req_publish_ephemeral(struct req *req, int64_t chat_id, int64_t members, const char *json)
 {
     char channel[KEY_MAX];
 
+    if (members > req->w->cfg->max_ephemeral_fanout)
+        return;
     key_chat(channel, chat_id);
     req_redis(req, "PUBLISH %s %s", channel, json);
 }

@@ -38,12 +38,14 @@ redisReply *req_eval(struct req *req, const struct req_script *s, int argc, cons
  * reads it, so the calls run one way). Thread-safe. */
 uint64_t req_redis_reconnects(void);
 
-/* Publish a JSON event on chat:{chat_id} or user:{user_id} (lib/keys.h).
- * Best effort: a failure is logged and the context reset; PostgreSQL is
- * the record and streams backfill from it. For events without a version
- * (receipt, typing) and for user channels; a chat's durable events go
- * through req_publish_change. */
-void req_publish_chat(struct req *req, int64_t chat_id, const char *json);
+/* Publish an ephemeral JSON event (receipt, typing: no version, never
+ * stored) on chat:{chat_id} (lib/keys.h), a chat of members members: only
+ * when members is at most cfg max_ephemeral_fanout (API.md "Real-time
+ * events": larger chats refetch), else nothing. Best effort: a failure is
+ * logged and the context reset. A chat's durable events go through
+ * req_publish_change. */
+void req_publish_ephemeral(struct req *req, int64_t chat_id, int64_t members, const char *json);
+/* Publish a JSON event on user:{user_id}; best effort, as above. */
 void req_publish_user(struct req *req, int64_t user_id, const char *json);
 /* Publish a durable event json of chat_id (the event a write function
  * returned, with its version: a column of its own, db/functions/) on

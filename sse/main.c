@@ -174,8 +174,6 @@ static void fit_fd_limit(void)
     }
 }
 
-/* Names this process run in cursors: the start time and 24 random bits, so
- * two processes started in the same second never take each other's cursors. */
 /* The cursor epoch of this process run: the start time, 16 random bits (two
  * runs in one second differ), and in the lowest byte push_node, which
  * nginx's resume map reads from the cursor's first part (hub.h; chatctl). */

@@ -12,6 +12,7 @@
 #   quiet command...         the command with its output dropped
 #   ready                    GET /api/v1/readyz answers 200
 #   finish                   prints the result, returns 1 on any failure
+#   logs_if_failed           the tail of each log of $CHAT_HOME after a failure
 
 LIB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 fails=0
@@ -29,6 +30,15 @@ finish() {
     if [ "$fails" -eq 0 ]; then echo "$(basename "$0"): all passed"; return 0; fi
     echo "$(basename "$0"): $fails failed"
     return 1
+}
+
+logs_if_failed() {
+    local f
+    [ "$fails" -gt 0 ] || return 0
+    for f in "$CHAT_HOME"/log/*.log; do
+        [ -s "$f" ] && { printf -- '--- tail of %s\n' "$f"; tail -n 15 "$f"; }
+    done
+    return 0
 }
 
 new_stack_env() {

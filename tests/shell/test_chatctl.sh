@@ -22,11 +22,7 @@ holder='' decoy=''
 cleanup() {
     "$CHATCTL" stop >/dev/null 2>&1
     for p in $holder $decoy; do kill "$p" 2>/dev/null; done
-    if [ "$fails" -gt 0 ]; then
-        for f in "$CHAT_HOME"/log/*.log; do
-            [ -s "$f" ] && { printf -- '--- tail of %s\n' "$f"; tail -n 15 "$f"; }
-        done
-    fi
+    logs_if_failed
     rm -rf "$CHAT_HOME"
 }
 trap cleanup EXIT

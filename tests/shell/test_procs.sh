@@ -16,11 +16,7 @@ CHAT_PORT=$(pick_ports 20000 31999 30) || { echo "no free ports" >&2; exit 1; }
 export CHAT_URL=http://127.0.0.1:$CHAT_PORT CHAT_API_PROCS=2 CHAT_PUSH_PROCS=3 CHAT_NOTIFY_PROCS=2
 cleanup() {
     ./chatctl stop >/dev/null 2>&1
-    if [ "$fails" -gt 0 ]; then
-        for f in "$CHAT_HOME"/log/*.log; do
-            [ -s "$f" ] && { printf -- '--- tail of %s\n' "$f"; tail -n 15 "$f"; }
-        done
-    fi
+    logs_if_failed
     rm -rf "$CHAT_HOME"
 }
 trap cleanup EXIT

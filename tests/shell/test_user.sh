@@ -19,11 +19,7 @@ as_u() {
 }
 cleanup() {
     as_u "$home/chat/chatctl" stop >/dev/null 2>&1
-    if [ "$fails" -gt 0 ]; then
-        for f in "$CHAT_HOME"/log/*.log; do
-            [ -s "$f" ] && { printf -- '--- tail of %s\n' "$f"; tail -n 15 "$f"; }
-        done
-    fi
+    logs_if_failed
     userdel -r "$u" 2>/dev/null
 }
 trap cleanup EXIT
