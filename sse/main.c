@@ -226,8 +226,11 @@ int main(int argc, char **argv)
     }
     sync_init(&P.hub);
     presence_init(&P.hub, P.cfg.max_ephemeral_fanout);
-    log_info("started, redis %s:%d, heartbeat %d s", P.cfg.redis_host, P.cfg.redis_port,
-             P.cfg.heartbeat);
+    if (P.cfg.redis_cluster[0])
+        log_info("started, redis cluster %s, heartbeat %d s", P.cfg.redis_cluster, P.cfg.heartbeat);
+    else
+        log_info("started, redis %s:%d, heartbeat %d s", P.cfg.redis_host, P.cfg.redis_port,
+                 P.cfg.heartbeat);
 
     run();
 
