@@ -359,17 +359,18 @@ static bool all_subs_ready(void)
 }
 
 /* Every shard's subscription may have missed messages: tell the hub, drop
- * every subscriber (fresh subscriptions after the map is read again). */
+ * every subscriber (fresh subscriptions after the map is read again). While
+ * down already, only the map is read again. */
 static void go_down(const char *why)
 {
-    if (R.up) {
-        log_warn("redis: %s; resubscribing every shard", why);
-        R.up = false;
-        hub_redis_down(R.hub);
-    }
-    R.nunsubs = 0;
     if (R.cluster)
         R.need_map = true;
+    if (!R.up)
+        return; /* the subscribers have no subscriptions yet */
+    log_warn("redis: %s; resubscribing every shard", why);
+    R.up = false;
+    R.nunsubs = 0;
+    hub_redis_down(R.hub);
     for (int i = 0; i < R.map.nnodes; i++)
         if (R.node[i].sub.c)
             conn_drop(&R.node[i].sub, NULL);
