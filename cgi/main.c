@@ -163,9 +163,11 @@ static void *worker_main(void *arg)
     }
     FCGX_Free(&fcgi, 1);
     db_release(&w->db);
-    if (w->rds)
-        redisFree(w->rds);
-    w->rds = NULL;
+    if (w->rcl) {
+        rcl_free(w->rcl);
+        free(w->rcl);
+    }
+    w->rcl = NULL;
     return NULL;
 }
 

@@ -62,6 +62,18 @@ static int64_t reply_int(const redisReply *r, int64_t missing)
     return missing;
 }
 
+/* GET key on its own (a key no script with the bucket may touch); false
+ * when Redis did not answer. */
+static bool get_apart(struct req *req, const char *key, int64_t missing, int64_t *out)
+{
+    redisReply *r = req_redis(req, "GET %s", key);
+
+    if (!r)
+        return false;
+    *out = reply_int(r, missing);
+    return true;
+}
+
 long long ratelimit_count(struct req *req, enum ratelimit_class cls, int64_t user_id,
                           struct ratelimit_probe *probe)
 {
@@ -71,18 +83,29 @@ long long ratelimit_count(struct req *req, enum ratelimit_class cls, int64_t use
     char key[KEY_MAX], ae[KEY_MAX], cv[KEY_MAX], ttl[16], what[3] = "";
     const char *argv[6] = {"1", key};
     int argc = 2, nkeys = 1;
+    bool ae_apart = false, cv_apart = false, ok = true;
     redisReply *r;
 
     key_rate(key, names[cls], cls != RATELIMIT_AUTH ? user_id : 0, req->remote_addr, window);
+    /* One script touches one slot in Redis Cluster: a key of another hash
+     * tag (a chat's version, another user's epoch) is read apart. */
     if (probe && probe->epoch_user) {
         key_auth_epoch(ae, probe->epoch_user);
-        argv[argc++] = ae;
-        strcat(what, "a");
+        if (req_redis_colocated(req, key, ae)) {
+            argv[argc++] = ae;
+            strcat(what, "a");
+        } else {
+            ae_apart = true;
+        }
     }
     if (probe && probe->chat_id) {
         key_chat_version(cv, probe->chat_id);
-        argv[argc++] = cv;
-        strcat(what, "c");
+        if (req_redis_colocated(req, key, cv)) {
+            argv[argc++] = cv;
+            strcat(what, "c");
+        } else {
+            cv_apart = true;
+        }
     }
     nkeys = argc - 1;
     argv[0] = nkeys == 1 ? "1" : nkeys == 2 ? "2" : "3";
@@ -94,9 +117,13 @@ long long ratelimit_count(struct req *req, enum ratelimit_class cls, int64_t use
         r->element[0]->type != REDIS_REPLY_INTEGER)
         return 0;
     if (probe) {
-        probe->answered = true;
         probe->epoch = reply_int(r->element[1], 0);
         probe->chat_version = reply_int(r->element[2], -1);
+        if (ae_apart)
+            ok = get_apart(req, ae, 0, &probe->epoch);
+        if (ok && cv_apart)
+            ok = get_apart(req, cv, -1, &probe->chat_version);
+        probe->answered = ok;
     }
     return r->element[0]->integer;
 }

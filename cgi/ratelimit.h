@@ -1,9 +1,12 @@
 /* ratelimit.h - request rate limits kept in Redis (API.md "Conventions").
  *
- * Fixed one-minute windows: key rl:<class>:<who>:<window> counts requests
+ * Fixed one-minute windows: key_rate (lib/keys.h) counts requests
  * with one script (INCR, and EXPIRE on the first; EVALSHA), which also reads
- * what the request's caches need (the auth epoch ae:{user} and the chat
- * version cv:{chat}), so a request makes one Redis round trip. Every answer gets
+ * what the request's caches need (the auth epoch and the chat version), so
+ * a request makes one Redis round trip with one Redis. In Redis Cluster a
+ * script touches one slot: a key of another hash tag than the bucket's (a
+ * chat's version; the epoch when counting by IP) is read with its own GET
+ * (req_redis_colocated). Every answer gets
  * X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset (seconds
  * until the window ends, as draft-ietf-httpapi-ratelimit-headers); past the
  * limit the answer is 429 rate_limited with Retry-After. When Redis is
@@ -23,7 +26,7 @@ enum ratelimit_class { RATELIMIT_AUTH, RATELIMIT_READ, RATELIMIT_WRITE };
 struct ratelimit_probe {
     int64_t epoch_user;   /* in: read ae:{epoch_user} when non-zero */
     int64_t chat_id;      /* in: read cv:{chat_id} when non-zero */
-    bool answered;        /* out: Redis ran the script */
+    bool answered;        /* out: Redis ran the script (and any GET apart) */
     int64_t epoch;        /* out: the auth epoch; 0 when the key is missing */
     int64_t chat_version; /* out: the chat version; -1 when the key is missing */
 };

@@ -9,6 +9,7 @@
 #define CHAT_REQ_REDIS_H
 
 #include <hiredis/hiredis.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "worker.h"
@@ -21,11 +22,16 @@ struct req_script {
     const char *text;
 };
 
-/* Run a Redis command (hiredis format) on the worker's context, connecting
- * first if needed (100 ms timeouts). The reply is freed when the request
- * ends. Returns NULL on a connection or protocol error (logged; the context
- * is dropped and reopened next time). */
+/* Run a Redis command (hiredis format) on the worker's client (lib/rcl.h:
+ * one Redis, or the master of the command's key in Redis Cluster),
+ * connecting first if needed (100 ms timeouts). The reply is freed when the
+ * request ends. Returns NULL on a connection or protocol error or an error
+ * reply (logged; a lost connection is reopened next time). */
 redisReply *req_redis(struct req *req, const char *fmt, ...);
+/* Whether one script may touch keys a and b (NUL-terminated): always with
+ * one Redis; in Redis Cluster when they share a slot (lib/keys.h hash
+ * tags). */
+bool req_redis_colocated(struct req *req, const char *a, const char *b);
 
 /* Run script s with EVALSHA (SCRIPT LOADed once per connection; EVAL when
  * Redis has lost it, NOSCRIPT) with argc arguments argv: numkeys, keys,
@@ -39,17 +45,17 @@ redisReply *req_eval(struct req *req, const struct req_script *s, int argc, cons
 uint64_t req_redis_reconnects(void);
 
 /* Publish an ephemeral JSON event (receipt, typing: no version, never
- * stored) on chat:{chat_id} (lib/keys.h), a chat of members members: only
+ * stored) with SPUBLISH on {chat:ID} (lib/keys.h), a chat of members members: only
  * when members is at most cfg max_ephemeral_fanout (API.md "Real-time
  * events": larger chats refetch), else nothing. Best effort: a failure is
  * logged and the context reset. A chat's durable events go through
  * req_publish_change. */
 void req_publish_ephemeral(struct req *req, int64_t chat_id, int64_t members, const char *json);
-/* Publish a JSON event on user:{user_id}; best effort, as above. */
+/* SPUBLISH a JSON event on {user:ID}; best effort, as above. */
 void req_publish_user(struct req *req, int64_t user_id, const char *json);
 /* Publish a durable event json of chat_id (the event a write function
  * returned, with its version: a column of its own, db/functions/) on
- * chat:{chat_id}, and raise cv:{chat_id} to version in the same round trip
+ * {chat:ID} (SPUBLISH), and raise {chat:ID}:cv to version in the same round trip
  * (pagecache.h). Best effort, as req_publish. */
 void req_publish_change(struct req *req, int64_t chat_id, int64_t version, const char *json);
 /* Raise cv:{chat_id} to version (never lowers it); best effort. For a page

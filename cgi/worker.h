@@ -15,6 +15,7 @@
 #include "cfg.h"
 #include "db.h"
 #include "pagecache.h"
+#include "rcl.h"
 
 /* The Lua scripts chat-api runs with EVALSHA (req_eval in req_redis.h). */
 enum req_script_id { REQ_SCRIPT_RATELIMIT, REQ_SCRIPT_PUBLISH, REQ_SCRIPTS };
@@ -23,9 +24,9 @@ enum req_script_id { REQ_SCRIPT_RATELIMIT, REQ_SCRIPT_PUBLISH, REQ_SCRIPTS };
  * its workers. */
 struct worker {
     struct db db;
-    redisContext *rds;                /* NULL until first use or after an error */
-    bool rds_had;                     /* rds was open before: the next connect is a reconnect */
-    char script_sha[REQ_SCRIPTS][41]; /* SCRIPT LOADed on rds; "" until then */
+    struct rcl *rcl;                  /* Redis (lib/rcl.h, either mode); NULL until first use */
+    uint64_t rcl_reconnects;          /* rcl->reconnects already counted */
+    char script_sha[REQ_SCRIPTS][41]; /* SCRIPT LOADed; "" until then */
     const struct cfg *cfg;
     const unsigned char *jwt_key; /* JWT_KEY_LEN bytes */
     struct authcache *auth_cache; /* may be NULL: no caching */

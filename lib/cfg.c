@@ -54,6 +54,7 @@ static const struct cfg_key cfg_keys[] = {
     CFG_S("redis", redis_host),
     CFG_I("redis", redis_port, 1, 65535),
     CFG_S("redis", redis_socket),
+    CFG_S("redis", redis_cluster),
     CFG_S("redis", redis_password_file),
     CFG_S("auth", jwt_key_file),
     CFG_S("auth", jwt_issuer),
@@ -322,6 +323,7 @@ static int cfg_defaults(struct cfg_ctx *x)
     cfg_default_str(x, "redis_host", "127.0.0.1");
     cfg_default_int(x, "redis_port", c->port + 3);
     cfg_default_str(x, "redis_socket", "%s", "");
+    cfg_default_str(x, "redis_cluster", "%s", "");
     cfg_default_str(x, "redis_password_file", "%s/secrets/redis.pass", c->home);
     cfg_default_str(x, "jwt_key_file", "%s/secrets/jwt.key", c->home);
     cfg_default_str(x, "jwt_issuer", "chat");

@@ -27,6 +27,10 @@ struct cfg {
     char *redis_host;   /* default 127.0.0.1 */
     int redis_port;     /* default port+3 */
     char *redis_socket; /* Unix socket path chat-api uses instead of host:port; "" none */
+    /* Redis Cluster seed nodes "host:port,host:port,..." (lib/rcl.h); when set,
+     * every service runs in cluster mode and redis_host, redis_port and
+     * redis_socket are unused. Default "": single mode. */
+    char *redis_cluster;
     /* file holding the password every Redis connection sends with AUTH (requirepass),
      * default $home/secrets/redis.pass; "" sends no AUTH. Read by cfg_load_secrets. */
     char *redis_password_file;

@@ -2,16 +2,23 @@
  * chat-notify share (DESIGN.md "The parts and how a message flows"): one
  * spelling, one formatter each.
  *
- *   chat:{chat_id}      channel: a chat's events (chat-api PUBLISHes,
- *                       chat-push SUBSCRIBEs)
- *   user:{user_id}      channel: a user's own events (joins, leaves,
- *                       session.revoked)
- *   cv:{chat_id}        string: the chat's newest version (pagecache.h)
- *   ae:{user_id}        string: the user's auth epoch (authcache.h)
- *   presence:{user_id}  string with a TTL: the user has an open stream
- *   ticket:{hex}        string, single use: a stream ticket's owner
- *   rl:{class}:u{user_id}:{window} and rl:{class}:ip{addr}:{window}
- *                       counters of the rate limit (ratelimit.h)
+ *   {chat:ID}              channel: a chat's events (chat-api SPUBLISHes,
+ *                          chat-push SSUBSCRIBEs: sharded pub/sub)
+ *   {user:ID}              channel: a user's own events (joins, leaves,
+ *                          session.revoked)
+ *   {chat:ID}:cv           string: the chat's newest version (pagecache.h)
+ *   {user:ID}:ae           string: the user's auth epoch (authcache.h)
+ *   {user:ID}:presence     string with a TTL: the user has an open stream
+ *   ticket:HEX             string, single use: a stream ticket's owner
+ *   {user:ID}:rl:CLASS:WINDOW and rl:CLASS:ipADDR:WINDOW
+ *                          counters of the rate limit (ratelimit.h)
+ *
+ * The braces are Redis Cluster hash tags (lib/rcl.h; the specification's
+ * "Hash tags"): only "chat:ID" or "user:ID" is hashed, so everything of one
+ * chat, or of one user, lives in one slot, and a script touching a chat's
+ * channel and version key (cgi/req_redis.c), or a user's bucket and auth
+ * epoch (cgi/ratelimit.c), touches one slot. Single mode uses the same
+ * names.
  *
  * Each formatter writes the NUL-terminated name into out, KEY_MAX bytes,
  * and returns its length; a name that would not fit is cut (ids and
@@ -26,8 +33,8 @@
 
 #define KEY_MAX 160
 
-#define KEY_CHAT_PREFIX "chat:"
-#define KEY_USER_PREFIX "user:"
+#define KEY_CHAT_PREFIX "{chat:"
+#define KEY_USER_PREFIX "{user:"
 
 int key_chat(char *out, int64_t chat_id);
 int key_user(char *out, int64_t user_id);
@@ -42,7 +49,7 @@ int key_rate(char *out, const char *class, int64_t user_id, const char *addr, lo
 
 /* The id of a channel name of len bytes (not NUL-terminated, as Redis
  * hands it over) that is prefix followed by a decimal id in [1,
- * 2^53 - 1]; false for any other name. */
+ * 2^53 - 1] and "}"; false for any other name. */
 bool key_channel_id(const char *name, size_t len, const char *prefix, int64_t *id);
 
 #endif

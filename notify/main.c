@@ -209,8 +209,10 @@ int main(void)
     abandon(&n);
     ops_stop();
     curl_multi_cleanup(n.multi);
-    if (n.rds)
-        redisFree(n.rds);
+    if (n.rcl) {
+        rcl_free(n.rcl);
+        free(n.rcl);
+    }
     db_release(&n.db);
     curl_global_cleanup();
     cfg_release(&cfg);

@@ -19,6 +19,7 @@
 #include "buf.h"
 #include "cfg.h"
 #include "db.h"
+#include "rcl.h"
 
 #define NOTIFY_MAX_INFLIGHT 256
 #define NOTIFY_RESP_MAX 8192 /* response bytes kept (push gateways answer JSON) */
@@ -27,9 +28,9 @@ struct notify {
     const struct cfg *cfg;
     struct db db;
     CURLM *multi;
-    redisContext *rds; /* NULL until needed or after an error */
-    int inflight;      /* requests on multi */
-    int lease_s;       /* a claim is void after this even if its backend lives */
+    struct rcl *rcl; /* Redis (lib/rcl.h, either mode); NULL until needed */
+    int inflight;    /* requests on multi */
+    int lease_s;     /* a claim is void after this even if its backend lives */
     bool db_ok;
     bool kick;        /* something finished: claim again at once */
     struct job *jobs; /* requests in flight, linked through job->next */
@@ -90,8 +91,8 @@ void webhook_done(struct job *job, CURLcode code, long status);
 int push_expand(struct notify *n);
 /* Claim due pushes, check presence, start the gateway requests. */
 int push_claim(struct notify *n, int max);
-/* Open n->rds (Redis, with AUTH) unless it is open; 0 or the error of
- * rds_connect_blocking, logged, and told to ops_redis_auth. */
+/* Make n->rcl (Redis client, connecting lazily with AUTH) unless made; 0
+ * or CHAT_ERR_NOMEM / CHAT_ERR_INVALID (a bad redis_cluster), logged. */
 int push_redis_connect(struct notify *n);
 void push_done(struct job *job, CURLcode code, long status);
 /* A push request given up at shutdown: forget it without recording. */

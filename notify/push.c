@@ -23,7 +23,7 @@
 #include "log.h"
 #include "netaddr.h"
 #include "notify.h"
-#include "rds.h"
+#include "rcl.h"
 
 #define PUSH_ATTEMPTS 4
 
@@ -99,19 +99,22 @@ int push_expand(struct notify *n)
 
 int push_redis_connect(struct notify *n)
 {
-    char err[256];
-    int rc;
+    const struct cfg *c = n->cfg;
 
-    if (n->rds)
+    if (n->rcl)
         return 0;
-    rc = rds_connect_blocking(n->cfg->redis_host, n->cfg->redis_port, NULL, n->cfg->redis_password,
-                              100, &n->rds, err, sizeof(err));
-    ops_redis_auth(rc != CHAT_ERR_AUTH);
-    if (rc == CHAT_ERR_AUTH)
-        log_err("push: redis: %s; not ready", err);
-    else if (rc)
-        log_warn("push: redis: %s", err);
-    return rc;
+    n->rcl = malloc(sizeof(*n->rcl));
+    if (!n->rcl)
+        return CHAT_ERR_NOMEM;
+    if (rcl_init(n->rcl, c->redis_cluster, c->redis_host, c->redis_port, NULL, c->redis_password,
+                 100)) {
+        log_err("push: redis: %s", n->rcl->errstr);
+        rcl_free(n->rcl);
+        free(n->rcl);
+        n->rcl = NULL;
+        return CHAT_ERR_INVALID;
+    }
+    return 0;
 }
 
 /* Is the user online? No presence key means offline; when Redis cannot
@@ -125,11 +128,13 @@ static bool push_user_online(struct notify *n, int64_t user_id)
     if (push_redis_connect(n))
         return false;
     key_presence(key, user_id);
-    rep = redisCommand(n->rds, "EXISTS %s", key);
+    rep = rcl_command(n->rcl, true, "EXISTS %s", key);
+    ops_redis_auth(n->rcl->last_rc != CHAT_ERR_AUTH);
     if (!rep) {
-        log_warn("push: redis: %s", n->rds->errstr);
-        redisFree(n->rds);
-        n->rds = NULL;
+        if (n->rcl->last_rc == CHAT_ERR_AUTH)
+            log_err("push: redis: %s; not ready", n->rcl->errstr);
+        else
+            log_warn("push: redis: %s", n->rcl->errstr);
         return false;
     }
     online = rep->type == REDIS_REPLY_INTEGER && rep->integer > 0;

@@ -188,19 +188,9 @@ static uint64_t run_epoch(void)
            (uint64_t)(P.cfg.push_node & 0xff);
 }
 
-static void node_name(char *out, size_t len)
-{
-    char host[64];
-
-    if (gethostname(host, sizeof(host)))
-        strcpy(host, "push");
-    host[sizeof(host) - 1] = 0;
-    snprintf(out, len, "%s:%d:%ld", host, P.cfg.push_port, (long)getpid());
-}
-
 int main(int argc, char **argv)
 {
-    char err[256], node[128];
+    char err[256];
     const struct sub_ops *transports[OPS_MAX_TRANSPORTS];
     size_t nt;
 
@@ -223,8 +213,9 @@ int main(int argc, char **argv)
         die("chat-push: cannot start the HTTP daemon");
     if (setup_fds())
         die("chat-push: event loop setup: %s", strerror(errno));
-    node_name(node, sizeof(node));
-    rds_init(&P.hub, P.cfg.redis_host, P.cfg.redis_port, P.cfg.redis_password, node);
+    if (rds_init(&P.hub, P.cfg.redis_cluster, P.cfg.redis_host, P.cfg.redis_port,
+                 P.cfg.redis_password))
+        die("chat-push: bad redis_cluster");
     pgq_init(P.cfg.db_conninfo);
     {
         char base[64];
@@ -235,8 +226,11 @@ int main(int argc, char **argv)
     }
     sync_init(&P.hub);
     presence_init(&P.hub, P.cfg.max_ephemeral_fanout);
-    log_info("started, redis %s:%d, heartbeat %d s", P.cfg.redis_host, P.cfg.redis_port,
-             P.cfg.heartbeat);
+    if (P.cfg.redis_cluster[0])
+        log_info("started, redis cluster %s, heartbeat %d s", P.cfg.redis_cluster, P.cfg.heartbeat);
+    else
+        log_info("started, redis %s:%d, heartbeat %d s", P.cfg.redis_host, P.cfg.redis_port,
+                 P.cfg.heartbeat);
 
     run();
 

@@ -66,7 +66,7 @@ static void on_chats(void *arg, const PGresult *res)
                      ",\"status\":\"%s\",\"last_seen_at\":%s%s%s}",
                      PQgetvalue(res, i, 0), q->user_id, q->online ? "online" : "offline",
                      ts ? "\"" : "", ts ? ts : "null", ts ? "\"" : "");
-            rds_command("PUBLISH %s %s", channel, ev);
+            rds_command("SPUBLISH %s %s", channel, ev);
         }
     } else {
         log_warn("presence of user %" PRId64 ": query failed", q->user_id);

@@ -24,8 +24,8 @@
  *   loadgen pub -k redis|nchan|api -p PORT -f FILE [-n N] [-r RATE] [-d SECS]
  *               [-C CONNS] [-w WINDOW] [-s BYTES] [-m L|P] [-V FILE] [-x PREFIX]
  *     Publishes RATE messages a second (0: as fast as the window allows) for
- *     SECS seconds, round-robin over the chats of FILE: redis = PUBLISH
- *     chat:{id} <message.created event JSON> (versions 2, 3, ... per chat);
+ *     SECS seconds, round-robin over the chats of FILE: redis = SPUBLISH
+ *     {chat:ID} <message.created event JSON> (versions 2, 3, ... per chat);
  *     nchan = POST PREFIX?id=<id> with the same JSON as body; api = POST
  *     /api/v1/chats/{id}/messages {"content"} with the line's token. -s is
  *     the size of the event JSON (redis, nchan) the content is padded to.
@@ -630,9 +630,9 @@ static void build_request(struct sconn *c)
                          S.prefix, S.host, auth);
             break;
         case T_POLL:
-            n = snprintf(buf, sizeof(buf), "GET %spoll?timeout=25%s%s HTTP/1.1\r\nHost: %s\r\n%s\r\n",
-                         S.prefix, c->cursor ? "&cursor=" : "", c->cursor ? c->cursor : "", S.host,
-                         auth);
+            n = snprintf(buf, sizeof(buf),
+                         "GET %spoll?timeout=25%s%s HTTP/1.1\r\nHost: %s\r\n%s\r\n", S.prefix,
+                         c->cursor ? "&cursor=" : "", c->cursor ? c->cursor : "", S.host, auth);
             break;
         case T_WS:
             n = snprintf(buf, sizeof(buf),
@@ -646,7 +646,8 @@ static void build_request(struct sconn *c)
         switch (S.tr) {
         case T_SSE:
             n = snprintf(buf, sizeof(buf),
-                         "GET %s%" PRId64 " HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n\r\n",
+                         "GET %s%" PRId64
+                         " HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n\r\n",
                          S.prefix, t->id, S.host);
             break;
         case T_POLL:
@@ -655,7 +656,8 @@ static void build_request(struct sconn *c)
             break;
         case T_WS:
             n = snprintf(buf, sizeof(buf),
-                         "GET %s%" PRId64 " HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: "
+                         "GET %s%" PRId64
+                         " HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: "
                          "Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
                          S.prefix, t->id, S.host, ws_key);
             break;
@@ -813,7 +815,10 @@ static void ws_feed(struct sconn *c, const char *d, size_t n)
             if (c->ws_hlen == 2) {
                 unsigned len7 = c->ws_hdr[1] & 0x7f;
 
-                c->ws_need = (uint8_t)(2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) +
+                c->ws_need = (uint8_t)(2 +
+                                       (len7 == 126   ? 2
+                                        : len7 == 127 ? 8
+                                                      : 0) +
                                        ((c->ws_hdr[1] & 0x80) ? 4 : 0));
             }
             if (c->ws_hlen >= 2 && c->ws_hlen == c->ws_need) {
@@ -951,8 +956,8 @@ static void sc_event(struct sconn *c, uint32_t ev)
         int err = 0;
         socklen_t l = sizeof(err);
 
-        if ((ev & (EPOLLERR | EPOLLHUP)) ||
-            getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l) || err) {
+        if ((ev & (EPOLLERR | EPOLLHUP)) || getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l) ||
+            err) {
             sc_close(c, true);
             return;
         }
@@ -1072,11 +1077,12 @@ static int sub_main(int argc, char **argv)
                     reopen++;
                 }
             }
-            printf("STAT t=%.1f conns=%ld pending=%ld connecting=%ld held=%ld ready=%ld deliv/s=%.0f "
-                   "total=%" PRIu64 " errors=%ld closes=%ld reopen=%ld\n",
-                   (double)(now - start) / 1000.0, S.n, S.pending, S.connecting, S.held, S.ready,
-                   (double)(S.deliv_total - last_deliv) * 1000.0 / (double)(now - last_stat),
-                   S.deliv_total, S.errors, S.closes, reopen);
+            printf(
+                "STAT t=%.1f conns=%ld pending=%ld connecting=%ld held=%ld ready=%ld deliv/s=%.0f "
+                "total=%" PRIu64 " errors=%ld closes=%ld reopen=%ld\n",
+                (double)(now - start) / 1000.0, S.n, S.pending, S.connecting, S.held, S.ready,
+                (double)(S.deliv_total - last_deliv) * 1000.0 / (double)(now - last_stat),
+                S.deliv_total, S.errors, S.closes, reopen);
             fflush(stdout);
             last_deliv = S.deliv_total;
             last_stat = now;
@@ -1202,8 +1208,9 @@ static void pub_one(long ti, struct pconn *c)
     switch (PB.kind) {
     case P_REDIS:
         bl = event_json(body, sizeof(body), t, ts);
-        chl = snprintf(ch, sizeof(ch), "chat:%" PRId64, t->id);
-        rl = snprintf(req, sizeof(req), "*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n", chl, ch, bl);
+        chl = snprintf(ch, sizeof(ch), "{chat:%" PRId64 "}", t->id); /* lib/keys.h */
+        rl =
+            snprintf(req, sizeof(req), "*3\r\n$8\r\nSPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n", chl, ch, bl);
         pc_add(c, req, (size_t)rl);
         pc_add(c, body, (size_t)bl);
         pc_add(c, "\r\n", 2);
@@ -1358,9 +1365,9 @@ static int pub_main(int argc, char **argv)
     while ((o = getopt(argc, argv, "k:p:f:n:r:d:C:w:s:m:H:x:V:")) != -1) {
         switch (o) {
         case 'k':
-            PB.kind = strcmp(optarg, "redis") == 0 ? P_REDIS
+            PB.kind = strcmp(optarg, "redis") == 0   ? P_REDIS
                       : strcmp(optarg, "nchan") == 0 ? P_NCHAN
-                                                      : P_API;
+                                                     : P_API;
             break;
         case 'p': PB.port = atoi(optarg); break;
         case 'f': file = optarg; break;

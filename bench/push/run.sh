@@ -14,7 +14,7 @@
 # chats of 10 for probes), the same event JSON (PUSH_MSG_BYTES bytes):
 #   (a) idle streams held, RSS delta per stream;
 #   (b) fan-out: a ladder of publish rates, each PUSH_STEP_SECS long
-#       (chat-push: PUBLISH chat:{id} straight on Redis, a well-formed
+#       (chat-push: SPUBLISH {chat:ID} straight on Redis, a well-formed
 #       message.created with increasing versions; nchan: POST /pub?id=);
 #   (c) latency at half of the peak: that background load plus probe
 #       messages (chat: POST /api/v1/chats/{id}/messages through nginx;

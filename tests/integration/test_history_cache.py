@@ -61,8 +61,8 @@ class HistoryCacheTest(ApiTestCase):
         return r.json["version"]
 
     def assert_redis_knows_version(self, user, chat_id):
-        self.assertEqual(redis("GET", "cv:%d" % chat_id), str(self.chat_version(user, chat_id)),
-                         "cv:{chat} in Redis is not the chat's version")
+        self.assertEqual(redis("GET", "{chat:%d}:cv" % chat_id), str(self.chat_version(user, chat_id)),
+                         "{chat:ID}:cv in Redis is not the chat's version")
 
     def test_every_change_shows_in_the_next_read(self):
         a, b = register("hca"), register("hcb")
@@ -250,7 +250,7 @@ class HistoryCacheTest(ApiTestCase):
             time.sleep(0.05)
 
         # restarted empty: pages right, changes show, removals and revocations hold
-        self.assertEqual(redis("GET", "cv:%d" % chat), "")
+        self.assertEqual(redis("GET", "{chat:%d}:cv" % chat), "")
         self.assertEqual(self.read_twice(a, chat)[-1][1], "while down")
         self.assertError(history(b, chat), 404, "not_found")
         self.assertStatus(a.req("POST", "/chats/%d/members" % chat, {"user_ids": [b.id]}), 200)

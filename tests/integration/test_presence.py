@@ -19,7 +19,7 @@ from chatlib import ApiTestCase, register, create_direct, open_stream, main, red
 
 
 def key_exists(user_id):
-    out = redis_cli("EXISTS", "presence:%d" % user_id, check=False)
+    out = redis_cli("EXISTS", "{user:%d}:presence" % user_id, check=False)
     return out == "1"
 
 

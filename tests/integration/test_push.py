@@ -50,7 +50,7 @@ class PushTest(ApiTestCase):
         on_key = subscribe(on, self.gw_url).json["pushkey"]
         # the sender's own device gets nothing for its own messages
         a_key = subscribe(a, self.gw_url).json["pushkey"]
-        redis("SET", "presence:%d" % on.id, "1", "EX", "60")
+        redis("SET", "{user:%d}:presence" % on.id, "1", "EX", "60")
         try:
             last = None
             for i in range(8):
@@ -59,7 +59,7 @@ class PushTest(ApiTestCase):
             time.sleep(COALESCE_S + 1.5)
             hits = self.gw.snapshot()
         finally:
-            redis("DEL", "presence:%d" % on.id)
+            redis("DEL", "{user:%d}:presence" % on.id)
         keys = [h.json["notification"]["devices"][0]["pushkey"] for h in hits]
         self.assertEqual(keys, [off_key], "one push for the offline member only: %r" % hits)
         self.assertNotIn(on_key, keys)
