@@ -166,6 +166,10 @@ postgresql:
   bin_dir: $PGBIN
   pgpass: $PG_HA/pg$k.pgpass
   use_unix_socket: true
+  # A new replica's copy starts at once, not after a spread checkpoint
+  # (minutes once the migrations have dirtied the buffers).
+  basebackup:
+    - checkpoint: fast
   authentication:
     superuser:
       username: chat
@@ -273,9 +277,9 @@ pg_ha_stop() {
     # shellcheck disable=SC2086
     stop_pids "${pids[@]}"
     [ -z "$leader" ] || stop_pids $(svc_pid "patroni-$leader")
-    pids=()
-    for k in $PG_HA_NODES; do pids+=($(svc_pid "etcd-$k")); done
-    stop_pids "${pids[@]}"
+    # One member at a time: members stopped together each wait for the
+    # others (a leader hands over leadership as it stops) for seconds.
+    for k in $PG_HA_NODES; do stop_pids $(svc_pid "etcd-$k"); done
     for k in $PG_HA_NODES; do rm -f "$(pidfile "patroni-$k")" "$(pidfile "etcd-$k")"; done
 }
 
