@@ -103,10 +103,14 @@ void messages_create(struct req *req)
         client_msg_id_or_reply(req, body, &cmid) ||
         req_json_id_or_reply(req, body, "reply_to_seq", false, &reply_to))
         return;
-    r = req_db_or_reply(req, &st_post,
-                        (const char *[]){req_id_str(req, req->params[0]),
-                                         req_id_str(req, req->user_id), content, cmid,
-                                         reply_to ? req_id_str(req, reply_to) : NULL});
+    /* With a key, a post whose connection broke (a failover, docs/SCALING.md)
+     * runs again at once: message_post finds the first run's message if it
+     * committed ("replayed"), else commits it now; never a second one. */
+    r = req_db_keyed_or_reply(req, &st_post,
+                              (const char *[]){req_id_str(req, req->params[0]),
+                                               req_id_str(req, req->user_id), content, cmid,
+                                               reply_to ? req_id_str(req, reply_to) : NULL},
+                              cmid != NULL);
     if (!r)
         return;
     o = req_outcome_or_reply(req, post_outcomes, PQgetvalue(r, 0, 0));

@@ -253,7 +253,13 @@ void req_db_error(struct req *req)
 
 PGresult *req_db_or_reply(struct req *req, const struct db_stmt *st, const char *const *params)
 {
-    PGresult *r = db_exec(&req->w->db, st, params);
+    return req_db_keyed_or_reply(req, st, params, false);
+}
+
+PGresult *req_db_keyed_or_reply(struct req *req, const struct db_stmt *st,
+                                const char *const *params, bool keyed)
+{
+    PGresult *r = db_exec_keyed(&req->w->db, st, params, keyed);
 
     if (r)
         return req_defer(req, (void (*)(void *))PQclear, r);

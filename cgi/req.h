@@ -115,6 +115,10 @@ void req_db_error(struct req *req);
 /* Run st (lib/db.h) with params; the result is PQcleared when the request
  * ends. On error sends req_db_error's answer and returns NULL. */
 PGresult *req_db_or_reply(struct req *req, const struct db_stmt *st, const char *const *params);
+/* req_db_or_reply for a write that carries an idempotency key when keyed
+ * (lib/db.h db_exec_keyed): retried once after a lost connection. */
+PGresult *req_db_keyed_or_reply(struct req *req, const struct db_stmt *st,
+                                const char *const *params, bool keyed);
 /* Run st, whose one row holds a JSON array, and answer 200 {"<key>": array}
  * (API.md "Lists", for lists that fit one page). */
 void req_reply_list(struct req *req, const char *key, const struct db_stmt *st,

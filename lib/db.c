@@ -154,7 +154,13 @@ static PGresult *db_try(struct db *d, const struct db_stmt *st, const char *cons
     return NULL;
 }
 
-PGresult *db_exec(struct db *d, const struct db_stmt *st, const char *const *params)
+bool db_may_retry(const struct db_stmt *st, enum db_failure f, bool keyed)
+{
+    return f == DB_FAIL_UNAVAILABLE && (st->read_only || keyed);
+}
+
+PGresult *db_exec_keyed(struct db *d, const struct db_stmt *st, const char *const *params,
+                        bool keyed)
 {
     PGresult *r = db_try(d, st, params);
 
@@ -163,10 +169,18 @@ PGresult *db_exec(struct db *d, const struct db_stmt *st, const char *const *par
     if (!r && d->failure == DB_FAIL_UNAVAILABLE) {
         log_warn("db: %s", d->errstr);
         db_disconnect(d);
-        if (st->read_only)
+        if (db_may_retry(st, d->failure, keyed)) {
             r = db_try(d, st, params);
+            if (r)
+                d->failure = DB_FAIL_NONE;
+        }
     }
     return r;
+}
+
+PGresult *db_exec(struct db *d, const struct db_stmt *st, const char *const *params)
+{
+    return db_exec_keyed(d, st, params, false);
 }
 
 static int64_t db_now_ms(void)

@@ -55,6 +55,26 @@ void db_release(struct db *d);
  * restart is not lost to a stale connection. */
 PGresult *db_exec(struct db *d, const struct db_stmt *st, const char *const *params);
 
+/* db_exec for a write that carries an idempotency key (keyed: API.md
+ * "Idempotency"; messages: client_msg_id or Idempotency-Key, which
+ * message_post looks up after locking the chat): running it twice has the
+ * effect of running it once, so after a lost connection it is retried once
+ * at once on a new connection, which the conninfo's
+ * target_session_attrs=read-write may open on another node (a newly
+ * elected primary, docs/SCALING.md). It then either finds what the first
+ * run committed (the broken connection took only the answer) or commits
+ * now. keyed false is db_exec. Same results and errors as db_exec. */
+PGresult *db_exec_keyed(struct db *d, const struct db_stmt *st, const char *const *params,
+                        bool keyed);
+
+/* Whether a statement that failed with failure f runs again at once (pure):
+ * only after a lost connection (DB_FAIL_UNAVAILABLE: a statement that
+ * failed on its own fails again), and only when a second run cannot add a
+ * second effect: a read_only statement, or a write with an idempotency key
+ * (keyed). A write without one may have committed before the connection
+ * broke: the client gets 503 `unavailable` and decides. */
+bool db_may_retry(const struct db_stmt *st, enum db_failure f, bool keyed);
+
 /* One round trip ("SELECT 1") within timeout_ms milliseconds, connecting
  * first when needed (PQconnectStart/PQconnectPoll, so a PostgreSQL that
  * accepts but never answers cannot hold the caller longer). On a timeout

@@ -14,6 +14,9 @@ PACKAGES=(
     chromium nodejs npm python3 python3-websockets python3-yaml docker-compose wrk clang-format
     openssl squid prometheus clang libclang-rt-14-dev
 )
+# CHAT_PG=ha (chatctl, scripts/pg-ha.sh): PostgreSQL under Patroni with etcd.
+# `make deps CHAT_PG=ha` or CHAT_PG=ha in the environment asks for them.
+[ "${CHAT_PG:-single}" = ha ] && PACKAGES+=(patroni etcd-server python3-etcd)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,5 +1,6 @@
 /* test_dbfail.c - which libpq failures are an outage (503) and which a
- * real error (500): lib/db.h db_classify; and the query decoder's refusal
+ * real error (500): lib/db.h db_classify; which failed statements run
+ * again on a new connection (db_may_retry); and the query decoder's refusal
  * of NUL bytes (cgi/req.h req_query_decode). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -51,6 +52,24 @@ static void test_real_errors_stay_errors(void **state)
     assert_int_equal(db_classify(CONNECTION_OK, PGRES_EMPTY_QUERY, NULL), DB_FAIL_ERROR);
 }
 
+/* After a lost connection (a failover) a read runs again, and so does a
+ * write with an idempotency key; a write without one never does (it may
+ * have committed: a second run would add a second message). A statement
+ * that failed by itself never runs again. */
+static void test_retry_only_what_is_safe(void **state)
+{
+    static const struct db_stmt rd = {"r", "SELECT 1", 0, true};
+    static const struct db_stmt wr = {"w", "SELECT message_post()", 0, false};
+
+    assert_true(db_may_retry(&rd, DB_FAIL_UNAVAILABLE, false));
+    assert_true(db_may_retry(&rd, DB_FAIL_UNAVAILABLE, true));
+    assert_true(db_may_retry(&wr, DB_FAIL_UNAVAILABLE, true));
+    assert_false(db_may_retry(&wr, DB_FAIL_UNAVAILABLE, false));
+    assert_false(db_may_retry(&wr, DB_FAIL_ERROR, true));
+    assert_false(db_may_retry(&rd, DB_FAIL_ERROR, false));
+    assert_false(db_may_retry(&wr, DB_FAIL_NONE, true));
+}
+
 /* decode s (whole) into *out; the return code of req_query_decode. */
 static int decode(const char *s, char **out)
 {
@@ -100,6 +119,7 @@ int main(void)
         cmocka_unit_test(test_success_is_no_failure),
         cmocka_unit_test(test_connection_failures_are_unavailable),
         cmocka_unit_test(test_real_errors_stay_errors),
+        cmocka_unit_test(test_retry_only_what_is_safe),
         cmocka_unit_test(test_query_decode),
         cmocka_unit_test(test_query_decode_refuses_nul),
     };
