@@ -56,6 +56,10 @@ wait "$ws_pid"
 ok "  the WebSocket was closed with 1012" grep -qx 'close code 1012' "$CHAT_HOME/ws.out"
 ok "status: every process runs again" quiet ./chatctl status
 ok "resumes reach their chat-push after the restart" /usr/bin/python3 tests/shell/procs_check.py resume
+# The fault checker (fault_check.py): members on all three transports lose
+# nothing while a chat-push is killed (twice), a chat-api hangs and the
+# chat-push processes restart one by one.
+ok "fault checker: push:2 api rolling" env FAULT_LIMIT_S=30 /usr/bin/python3 tests/shell/fault_check.py push:2 api rolling
 mapfile -t pids < <(daemon_pids)
 extra=$(cat "$CHAT_HOME/run/chat-push-1.pid" "$CHAT_HOME/run/chat-push-2.pid")
 # shellcheck disable=SC2086
