@@ -173,9 +173,15 @@ class Member:
             self.apply(ev)
 
     # -- transports
-    def ticket(self):
+    def stream_query(self):
+        """?ticket= (a new one) and ?cursor= for an SSE or WebSocket (re)connect."""
         r = rest("POST", "/stream/tickets", self.user.token)
-        return r.json["ticket"] if r.status == 201 else None
+        if r.status != 201:
+            raise IOError("no ticket: %d" % r.status)
+        q = {"ticket": r.json["ticket"]}
+        if self.cursor:
+            q["cursor"] = self.cursor
+        return q
 
     def run(self):
         attempt = 0
@@ -191,12 +197,7 @@ class Member:
                 time.sleep(backoff(attempt))
 
     def run_sse(self):
-        t = self.ticket()
-        if not t:
-            raise IOError("no ticket")
-        q = {"ticket": t}
-        if self.cursor:
-            q["cursor"] = self.cursor
+        q = self.stream_query()
         c = http.client.HTTPConnection(HOST, PORT, timeout=30)
         try:
             c.request("GET", API_PREFIX + "/events?" + urllib.parse.urlencode(q),
@@ -245,12 +246,7 @@ class Member:
             self.cursor = r.json["cursor"]
 
     def run_ws(self):
-        t = self.ticket()
-        if not t:
-            raise IOError("no ticket")
-        q = {"ticket": t}
-        if self.cursor:
-            q["cursor"] = self.cursor
+        q = self.stream_query()
         s = socket.create_connection((HOST, PORT), timeout=30)
         try:
             key = base64.b64encode(os.urandom(16)).decode()
